@@ -1,0 +1,115 @@
+"""Bottom-k selection of low-saliency units and the values that replace them.
+
+Units: for images (rank 4, NHWC) a unit is a pixel, scored by the signed channel mean of its
+saliency and masked in all channels at once; for any other rank (time series [B, T, F]) a unit is
+one element (one (time, feature) cell).
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+
+RANKINGS = ("magnitude", "signed")
+FILLS = ("uniform", "constant", "mean")
+
+
+def is_image(x: jax.Array) -> bool:
+    return x.ndim == 4
+
+
+def resolve_k(k: int | float, num_units: int) -> int:
+    """k as a count: an int in [1, num_units), or a fraction in (0, 1) of `num_units` (floored)."""
+    if isinstance(k, bool) or not isinstance(k, (int, float)):
+        raise ValueError(f"k: expected an int or a float fraction, got {k!r}")
+    if isinstance(k, float):
+        if not 0.0 < k < 1.0:
+            raise ValueError(f"k: a fraction must lie in (0, 1), got {k}")
+        count = int(k * num_units)
+        if count < 1:
+            raise ValueError(f"k: fraction {k} of {num_units} units masks no unit; use a larger k")
+        return count
+    if not 1 <= k < num_units:
+        raise ValueError(f"k: must satisfy 1 <= k < {num_units} (the number of units per sample), got {k}")
+    return k
+
+
+def unit_scores(saliency: jax.Array, rank_by: str = "magnitude") -> jax.Array:
+    """One score per unit: images [B, H, W, C] -> [B, H, W] by the signed channel mean.
+
+    `rank_by="magnitude"` ranks by |score| (the paper's text); `"signed"` by the signed score
+    (the authors' released code), so the most negative gradients count as least salient.
+    """
+    if rank_by not in RANKINGS:
+        raise ValueError(f"rank_by: expected one of {RANKINGS}, got {rank_by!r}")
+    scores = saliency.mean(axis=-1) if is_image(saliency) else saliency
+    return jnp.abs(scores) if rank_by == "magnitude" else scores
+
+
+def lowest_k(scores: jax.Array, k: int | float) -> jax.Array:
+    """Boolean mask, True on the k lowest-scored units of each sample (ties broken by `top_k`).
+
+    `scores` is [batch, *units]; exactly k units per sample are selected.
+    """
+    if scores.ndim < 2:
+        raise ValueError(f"scores: expected shape [batch, *units] with at least 2 axes, got {scores.shape}")
+    batch, units = scores.shape[0], math.prod(scores.shape[1:])
+    count = resolve_k(k, units)
+    _, idx = jax.lax.top_k(-scores.reshape(batch, units), count)
+    mask = jnp.zeros((batch, units), bool).at[jnp.arange(batch)[:, None], idx].set(True)
+    return mask.reshape(scores.shape)
+
+
+def _stat_axes(x: jax.Array) -> tuple[int, ...]:
+    """Axes a per-sample statistic reduces over: all but batch (and channel, for images)."""
+    return tuple(range(1, x.ndim - 1)) if is_image(x) else tuple(range(1, x.ndim))
+
+
+def uniform_fill(key: jax.Array, x: jax.Array) -> jax.Array:
+    """i.i.d. U[min, max] of each sample's own values (per channel for images)."""
+    axes = _stat_axes(x)
+    lo, hi = x.min(axis=axes, keepdims=True), x.max(axis=axes, keepdims=True)
+    return jax.random.uniform(key, x.shape, x.dtype, lo, hi)
+
+
+def mean_fill(x: jax.Array) -> jax.Array:
+    """Each sample's own mean (per channel for images), broadcast to x's shape."""
+    return jnp.broadcast_to(x.mean(axis=_stat_axes(x), keepdims=True), x.shape)
+
+
+def constant_fill(x: jax.Array, value: float) -> jax.Array:
+    return jnp.full_like(x, value)
+
+
+def fill_values(x: jax.Array, fill: str, *, key: jax.Array | None = None, value: float = 0.0) -> jax.Array:
+    """The replacement values for `fill` in `FILLS`, shaped like x."""
+    if fill == "uniform":
+        if key is None:
+            raise ValueError("key: fill='uniform' draws random values and needs a jax.random key")
+        return uniform_fill(key, x)
+    if fill == "mean":
+        return mean_fill(x)
+    if fill == "constant":
+        return constant_fill(x, value)
+    raise ValueError(f"fill: expected one of {FILLS}, got {fill!r}")
+
+
+def mask_lowest(
+    x: jax.Array,
+    saliency: jax.Array,
+    k: int | float,
+    *,
+    key: jax.Array | None = None,
+    rank_by: str = "magnitude",
+    fill: str = "uniform",
+    value: float = 0.0,
+) -> jax.Array:
+    """x̃: x with the k least salient units of each sample replaced by `fill` values."""
+    if saliency.shape != x.shape:
+        raise ValueError(f"saliency: expected the shape of x {x.shape}, got {saliency.shape}")
+    mask = lowest_k(unit_scores(saliency, rank_by), k)
+    if is_image(x):
+        mask = mask[..., None]
+    return jnp.where(mask, fill_values(x, fill, key=key, value=value), x)

@@ -1,0 +1,30 @@
+"""The MNIST CNN of the authors' code (the PyTorch MNIST example network)."""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+
+class MnistCNN(nn.Module):
+    """conv32(3×3) → ReLU → conv64(3×3) → ReLU → maxpool 2 → dropout .25 → fc128 → ReLU → dropout .5 → fc.
+
+    Input NHWC [B, 28, 28, 1]; output logits. The authors' network ends in log_softmax, which
+    changes nothing in cross-entropy but makes their saliency the gradient of log p(y|x); here the
+    saliency is that of the logit (design.md §1).
+    """
+
+    num_classes: int = 10
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        x = x.astype(self.dtype)
+        x = nn.relu(nn.Conv(32, (3, 3), padding="VALID", dtype=self.dtype)(x))
+        x = nn.relu(nn.Conv(64, (3, 3), padding="VALID", dtype=self.dtype)(x))
+        x = nn.max_pool(x, (2, 2), strides=(2, 2))
+        x = nn.Dropout(0.25, deterministic=not train)(x)
+        x = x.reshape(x.shape[0], -1)
+        x = nn.relu(nn.Dense(128, dtype=self.dtype)(x))
+        x = nn.Dropout(0.5, deterministic=not train)(x)
+        return nn.Dense(self.num_classes, dtype=self.dtype)(x).astype(jnp.float32)

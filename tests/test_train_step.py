@@ -1,0 +1,124 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from sgt import losses, masking, train
+from sgt.saliency import gradient
+from tests.models import MLP
+
+X = np.random.default_rng(0).normal(size=(16, 6, 5)).astype(np.float32)
+Y = np.random.default_rng(1).integers(0, 3, size=16).astype(np.int32)
+
+
+def run(model, method, config=None, steps=3, seed=0, mesh=None, tx=None):
+    tx = tx or optax.sgd(0.1)
+    mesh = mesh or train.make_mesh()
+    state = train.create_train_state(model, tx, X, seed, mesh)
+    step = train.make_train_step(model, tx, method=method, config=config, mesh=mesh)
+    history = []
+    for i in range(steps):
+        state, metrics = step(state, X, Y)
+        history.append(jax.device_get(metrics))
+    return jax.device_get(state), history
+
+
+def assert_trees_close(a, b, **tol):
+    for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_allclose(u, v, **tol)
+
+
+def test_sgt_step_loss_matches_the_objective_computed_by_hand():
+    model = MLP()
+    config = train.SGTConfig(k=0.4, lam=0.7, fill="mean")
+    state = train.create_train_state(model, optax.sgd(0.1), X, 0)
+    f = train.classifier(model, state.params)
+    saliency = gradient(f)(jnp.asarray(X), jnp.asarray(Y))
+    x_masked = masking.mask_lowest(jnp.asarray(X), saliency, 0.4, fill="mean")
+    expected = losses.sgt_loss(f(X), f(x_masked), jnp.asarray(Y), lam=0.7)
+    _, history = run(model, "sgt", config, steps=1)
+    np.testing.assert_allclose(history[0]["loss"], expected, rtol=1e-5)
+    assert history[0]["kl"] > 0
+
+
+def test_sgt_with_lambda_zero_is_ordinary_training():
+    model = MLP()
+    sgt_state, _ = run(model, "sgt", train.SGTConfig(lam=0.0))
+    std_state, _ = run(model, "standard")
+    assert_trees_close(sgt_state.params, std_state.params, rtol=1e-6, atol=1e-7)
+
+
+def test_shared_saliency_pass_equals_inference_pass_without_dropout():
+    model = MLP()
+    inference, _ = run(model, "sgt", train.SGTConfig(saliency_pass="inference"))
+    shared, _ = run(model, "sgt", train.SGTConfig(saliency_pass="shared"))
+    assert_trees_close(inference.params, shared.params, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("config", [
+    train.SGTConfig(),
+    train.SGTConfig(rank_by="signed", target="predicted", saliency_pass="shared"),
+])
+def test_one_device_equals_eight_devices(config):
+    assert len(jax.devices()) == 8, "conftest sets 8 CPU devices"
+    model = MLP(dropout=0.3, batchnorm=True)
+    one, h1 = run(model, "sgt", config, mesh=train.make_mesh(jax.devices()[:1]), tx=optax.adam(1e-2))
+    eight, h8 = run(model, "sgt", config, mesh=train.make_mesh(), tx=optax.adam(1e-2))
+    assert_trees_close(one.params, eight.params, rtol=1e-5, atol=1e-6)
+    assert_trees_close(one.batch_stats, eight.batch_stats, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(h1[-1]["loss"], h8[-1]["loss"], rtol=1e-5)
+
+
+def test_same_seed_same_result_and_other_seed_differs():
+    model = MLP(dropout=0.3)
+    a, _ = run(model, "sgt", seed=3)
+    b, _ = run(model, "sgt", seed=3)
+    c, _ = run(model, "sgt", seed=4)
+    assert_trees_close(a.params, b.params, rtol=0, atol=0)
+    assert not np.allclose(a.params["Dense_0"]["kernel"], c.params["Dense_0"]["kernel"])
+
+
+def test_batchnorm_running_statistics_absorb_both_passes():
+    model = MLP(batchnorm=True)
+    config = train.SGTConfig(k=0.5, fill="mean")
+    state0 = train.create_train_state(model, optax.sgd(0.0), X, 0)
+    f = train.classifier(model, state0.params, state0.batch_stats)
+    x_masked = masking.mask_lowest(jnp.asarray(X), gradient(f)(jnp.asarray(X), jnp.asarray(Y)), 0.5, fill="mean")
+    state, _ = run(model, "sgt", config, steps=1, tx=optax.sgd(0.0))
+    mean_clean = X.reshape(16, -1).mean(0)
+    mean_masked = np.asarray(x_masked).reshape(16, -1).mean(0)
+    expected = 0.9 * (0.9 * 0.0 + 0.1 * mean_clean) + 0.1 * mean_masked
+    np.testing.assert_allclose(state.batch_stats["BatchNorm_0"]["mean"], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_sgt_training_lowers_the_loss():
+    model = MLP()
+    _, history = run(model, "sgt", steps=30, tx=optax.adam(1e-2))
+    assert history[-1]["loss"] < 0.5 * history[0]["loss"]
+
+
+def test_batch_not_divisible_by_device_count_is_rejected():
+    model = MLP()
+    tx = optax.sgd(0.1)
+    state = train.create_train_state(model, tx, X, 0)
+    step = train.make_train_step(model, tx)
+    with pytest.raises(ValueError, match="batch_size: 12 is not divisible by the 8 devices"):
+        step(state, X[:12], Y[:12])
+    with pytest.raises(ValueError, match="y: expected 16 labels"):
+        step(state, X, Y[:8])
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(k=0), "k: a count"), (dict(k=1.0), "k: a fraction"), (dict(lam=-1.0), "lam"),
+    (dict(lam=float("nan")), "lam"), (dict(rank_by="abs"), "rank_by"), (dict(fill="noise"), "fill"),
+    (dict(target="loss"), "target"), (dict(saliency_pass="twice"), "saliency_pass"),
+])
+def test_bad_config_is_rejected(options, message):
+    with pytest.raises(ValueError, match=message):
+        train.SGTConfig(**options)
+
+
+def test_unknown_method_is_rejected():
+    with pytest.raises(ValueError, match="method"):
+        train.make_train_step(MLP(), optax.sgd(0.1), method="adversarial")
