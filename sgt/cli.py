@@ -52,6 +52,14 @@ def _optimizer(name: str, lr: float):
     return {"adam": optax.adam, "adadelta": optax.adadelta, "sgd": optax.sgd}[name](lr)
 
 
+def _fit_to_devices(batch_size: int) -> int:
+    """The default batch size rounded up to a multiple of the device count (an explicit one is kept)."""
+    import jax
+
+    n = jax.device_count()
+    return -(-batch_size // n) * n
+
+
 def _k(value: float) -> int | float:
     return int(value) if value >= 1 and float(value).is_integer() else value
 
@@ -75,7 +83,7 @@ def train_command(args) -> int:
     defaults = DEFAULTS[args.dataset]
     model_name = args.model or defaults["model"]
     epochs = args.epochs or defaults["epochs"]
-    batch_size = args.batch_size or defaults["batch_size"]
+    batch_size = args.batch_size or _fit_to_devices(defaults["batch_size"])
     optimizer = args.optimizer or defaults["optimizer"]
     lr = args.lr or defaults["lr"]
     out = args.out or Path("runs") / args.dataset

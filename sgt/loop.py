@@ -68,6 +68,10 @@ def _read_history(path: Path, upto_step: int) -> list[dict]:
     return [r for r in records if r["step"] <= upto_step]
 
 
+def _zero_sums(mesh) -> dict:
+    return train.replicate({name: jnp.zeros((), jnp.float32) for name in (*train.METRICS, "steps")}, mesh)
+
+
 def _snapshot(state: train.TrainState, val: dict, epoch: int) -> dict:
     """A copy of the model variables (the step donates the state's buffers) and their validation scores."""
     variables = jax.tree.map(jnp.copy, {"params": state.params, "batch_stats": state.batch_stats})
@@ -122,6 +126,7 @@ def fit(
     state = train.create_train_state(model, tx, x_train, seed, mesh)
     best = _snapshot(state, {"accuracy": -1.0, "loss": float("inf")}, -1)
 
+    running = _zero_sums(mesh)  # this epoch's summed step metrics, checkpointed with the state
     checkpointer, history, log_path = None, [], None
     if out_dir is not None:
         out_dir = Path(out_dir)
@@ -133,14 +138,14 @@ def fit(
             log_path.unlink(missing_ok=True)
         checkpointer = Checkpointer(ckpt_dir)
         if resume and checkpointer.latest_step() is not None:
-            restored = checkpointer.restore({"state": state, "best": best})
-            state, best = restored["state"], restored["best"]
+            restored = checkpointer.restore({"state": state, "best": best, "running": running})
+            state, best, running = restored["state"], restored["best"], restored["running"]
             history = _read_history(log_path, int(state.step))
         log_path.write_text("".join(json.dumps(r) + "\n" for r in history))
 
     def save():
         if checkpointer is not None:
-            checkpointer.save(int(state.step), {"state": state, "best": best})
+            checkpointer.save(int(state.step), {"state": state, "best": best, "running": running})
 
     start = int(state.step)
     bar = tqdm(total=epochs * steps_per_epoch, initial=start, disable=not progress, desc=method, unit="step")
@@ -150,19 +155,19 @@ def fit(
             break
         tic = time.perf_counter()
         order = epoch_order(len(x_train), seed, epoch)
-        batch_metrics = []
         for i in range(int(state.step) - epoch * steps_per_epoch, steps_per_epoch):
             idx = order[i * batch_size:(i + 1) * batch_size]
             state, metrics = step_fn(state, x_train[idx], y_train[idx])
-            batch_metrics.append(metrics)
+            running = jax.tree.map(jnp.add, running, {**metrics, "steps": 1})
             bar.update(1)
             step = epoch * steps_per_epoch + i + 1
             if on_step is not None:
                 on_step(step, metrics)
             if checkpoint_every and step % checkpoint_every == 0 and i + 1 < steps_per_epoch:
                 save()
-        train_metrics = {k: float(np.mean([float(m[k]) for m in batch_metrics])) for k in batch_metrics[0]} \
-            if batch_metrics else {}
+        steps_done = float(running.pop("steps"))
+        train_metrics = {k: float(v) / steps_done for k, v in running.items()}
+        running = _zero_sums(mesh)
         val = evaluate(model, state.params, state.batch_stats, x_val, y_val, batch_size, mesh, eval_step)
         if (val["accuracy"], -val["loss"]) > (float(best["val_accuracy"]), -float(best["val_loss"])):
             best = _snapshot(state, val, epoch)

@@ -20,11 +20,13 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from sgt import losses, masking
+from sgt._checks import check_finite
 from sgt.saliency.gradient import target_score
 
 DATA_AXIS = "data"
 TARGETS = ("label", "predicted")
 SALIENCY_PASSES = ("inference", "shared")
+METRICS = ("loss", "ce", "kl", "accuracy")  # what every step reports
 
 
 @dataclasses.dataclass(frozen=True)
@@ -203,6 +205,8 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformation, *, metho
 
     def checked_step(state, x, y):
         check_batch(x, y, mesh)
+        if isinstance(x, np.ndarray):  # host batches are cheap to check; device arrays are not pulled back
+            check_finite("x", x)
         return jitted(state, x, y)
 
     checked_step.jitted = jitted

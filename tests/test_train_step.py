@@ -107,6 +107,8 @@ def test_batch_not_divisible_by_device_count_is_rejected():
         step(state, X[:12], Y[:12])
     with pytest.raises(ValueError, match="y: expected 16 labels"):
         step(state, X, Y[:8])
+    with pytest.raises(ValueError, match="x: contains 1 non-finite"):
+        step(state, np.where(np.arange(X.size).reshape(X.shape) == 5, np.inf, X).astype(np.float32), Y)
 
 
 @pytest.mark.parametrize("options, message", [
