@@ -11,20 +11,14 @@ def is_concrete(x) -> bool:
     return not isinstance(x, jax.core.Tracer)
 
 
-def check_target(target, batch: int, num_classes: int | None = None) -> None:
-    """`target` must be an integer vector [batch] with values in [0, num_classes)."""
+def check_target(target, batch: int) -> None:
+    """`target` must be an integer vector [batch]."""
     shape = tuple(np.shape(target))
     if shape != (batch,):
         raise ValueError(f"target: expected an integer array of shape ({batch},), got shape {shape}")
     dtype = np.dtype(target.dtype if hasattr(target, "dtype") else np.asarray(target).dtype)
     if not np.issubdtype(dtype, np.integer):
         raise ValueError(f"target: expected integer class indices, got dtype {dtype}")
-    if num_classes is not None and is_concrete(target) and batch:
-        t = np.asarray(target)
-        if t.min() < 0 or t.max() >= num_classes:
-            raise ValueError(
-                f"target: class indices must lie in [0, {num_classes}), got range [{t.min()}, {t.max()}]"
-            )
 
 
 def check_finite(name: str, x) -> None:

@@ -13,7 +13,7 @@ import numpy as np
 # Per-dataset defaults: (model, epochs, batch size, optimizer, learning rate).
 DEFAULTS = {
     "middle": dict(model="lstm", epochs=15, batch_size=50, optimizer="adam", lr=1e-3),
-    "mnist": dict(model="mnist_cnn", epochs=2, batch_size=512, optimizer="adadelta", lr=1.0),
+    "mnist": dict(model="mnist_cnn", epochs=2, batch_size=128, optimizer="adam", lr=1e-3),
 }
 
 
@@ -43,7 +43,18 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--resume", action="store_true", help="continue from the checkpoints in --out")
     tr.add_argument("--checkpoint-every", type=int, help="also checkpoint every N steps (default: each epoch)")
     tr.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    commands.add_parser("models", help="list the models with their parameter counts")
     return parser
+
+
+def models_command() -> int:
+    from sgt import models
+
+    print(f"{'model':<20}{'parameters':>13}  {'example input':<14}description")
+    for info in models.describe():
+        shape = "×".join(map(str, info.input_shape)) + (" ids" if info.input_dtype.startswith("int") else "")
+        print(f"{info.name:<20}{info.num_params:>13,}  {shape:<14}{info.description}")
+    return 0
 
 
 def _optimizer(name: str, lr: float):
@@ -155,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "train":
             return train_command(args)
+        if args.command == "models":
+            return models_command()
     except (ValueError, FileNotFoundError) as err:
         print(f"sgt: error: {err}", file=sys.stderr)
         return 2

@@ -6,6 +6,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from sgt._checks import is_concrete
+
 
 def _check_logits(name: str, logits: jax.Array) -> None:
     if logits.ndim != 2:
@@ -35,6 +37,6 @@ def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
 
 def sgt_loss(clean_logits: jax.Array, masked_logits: jax.Array, labels: jax.Array, *, lam: float = 1.0) -> jax.Array:
     """CE(f(x), y) + λ · KL(p(x) ‖ p(x̃)), the clean branch not detached (as the authors' code)."""
-    if not isinstance(lam, jax.core.Tracer) and lam < 0:
+    if is_concrete(lam) and lam < 0:
         raise ValueError(f"lam: the KL weight must be >= 0, got {lam}")
     return cross_entropy(clean_logits, labels) + lam * kl_divergence(clean_logits, masked_logits)

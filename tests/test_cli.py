@@ -42,3 +42,11 @@ def test_unknown_model_in_registry():
 
     with pytest.raises(ValueError, match="model: unknown model"):
         models.get("nope")
+
+
+def test_sgt_models_lists_every_registered_model_with_its_parameter_count(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    for name in models.REGISTRY:
+        assert name in out
+    assert "464,154" in out  # ResNet-32 (CIFAR), the authors' default architecture

@@ -19,7 +19,7 @@ class MnistCNN(nn.Module):
 
     @nn.compact
     def __call__(self, x, train: bool = False):
-        x = x.astype(self.dtype)
+        x = jnp.asarray(x, self.dtype)
         x = nn.relu(nn.Conv(32, (3, 3), padding="VALID", dtype=self.dtype)(x))
         x = nn.relu(nn.Conv(64, (3, 3), padding="VALID", dtype=self.dtype)(x))
         x = nn.max_pool(x, (2, 2), strides=(2, 2))

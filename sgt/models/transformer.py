@@ -1,0 +1,93 @@
+"""The benchmark's causal Transformer encoder classifier (timeseries-benchmark.md §2.1).
+
+Inputs [batch, time, features] with d_model = features (no input projection); logits [batch, classes].
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax.numpy as jnp
+import numpy as np
+
+
+def positional_encoding(length: int, d_model: int) -> np.ndarray:
+    """The reference's sinusoid: PE[p, j] = sin(p / 10000^(2j/d)) for even j, cos(…) for odd j.
+
+    (The exponent uses the column index j itself, 2j/d, not the usual 2⌊j/2⌋/d.)
+    """
+    pos = np.arange(length)[:, None]
+    j = np.arange(d_model)[None, :]
+    angle = pos / np.power(10000.0, 2.0 * j / d_model)
+    return np.where(j % 2 == 0, np.sin(angle), np.cos(angle)).astype(np.float32)
+
+
+class Norm(nn.Module):
+    """The reference's layer norm: α · (x − mean) / (std + ε) + β, std unbiased (÷ (d − 1)), ε = 1e-6.
+
+    Computed in float32 whatever the compute dtype.
+    """
+
+    eps: float = 1e-6
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x):
+        d = x.shape[-1]
+        alpha = self.param("alpha", nn.initializers.ones, (d,))
+        beta = self.param("bias", nn.initializers.zeros, (d,))
+        x32 = x.astype(jnp.float32)
+        y = alpha * (x32 - x32.mean(-1, keepdims=True)) / (x32.std(-1, ddof=1, keepdims=True) + self.eps) + beta
+        return y.astype(self.dtype)
+
+
+class EncoderLayer(nn.Module):
+    """Pre-norm layer: x += drop(MHA(norm(x), causal)); x += drop(W2 · drop(relu(W1 · norm(x))))."""
+
+    heads: int
+    ff: int
+    dropout: float
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, mask, train: bool):
+        drop = lambda y: nn.Dropout(self.dropout, deterministic=not train)(y)
+        y = nn.MultiHeadDotProductAttention(
+            self.heads, dtype=self.dtype, dropout_rate=self.dropout, broadcast_dropout=False,
+            deterministic=not train)(Norm(dtype=self.dtype)(x), mask=mask)
+        x = x + drop(y)
+        y = drop(nn.relu(nn.Dense(self.ff, dtype=self.dtype)(Norm(dtype=self.dtype)(x))))
+        return x + drop(nn.Dense(x.shape[-1], dtype=self.dtype)(y))
+
+
+class Transformer(nn.Module):
+    """Causal Transformer encoder classifier (the benchmark's `Transformer`).
+
+    x·√d + PE → dropout → 6 pre-norm layers (5 heads, FF 400, ReLU) → norm → max over time → linear.
+
+    Position t attends to positions ≤ t, so the per-step representation at t depends on x_{≤t}
+    only; it is sown as `intermediates/sequence` [B, T, d] before the max-pool. Attention weights
+    and the residual branches use dropout 0.1, as the reference. d_model = features must be
+    divisible by `heads` (the benchmark has 50 features, 5 heads of 10).
+    """
+
+    num_classes: int = 2
+    layers: int = 6
+    heads: int = 5
+    ff: int = 400
+    dropout: float = 0.1
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        t, d = x.shape[-2:]
+        if d % self.heads:
+            raise ValueError(f"heads: d_model = number of features = {d} is not divisible by {self.heads} "
+                             f"heads; use a feature count that is a multiple of {self.heads} or set heads")
+        x = jnp.asarray(x, self.dtype) * float(np.sqrt(d)) + positional_encoding(t, d).astype(self.dtype)
+        x = nn.Dropout(self.dropout, deterministic=not train)(x)
+        mask = nn.make_causal_mask(jnp.ones(x.shape[:2]))
+        for _ in range(self.layers):
+            x = EncoderLayer(self.heads, self.ff, self.dropout, self.dtype)(x, mask, train)
+        x = Norm(dtype=self.dtype)(x)
+        self.sow("intermediates", "sequence", x)
+        return nn.Dense(self.num_classes, dtype=self.dtype)(x.max(axis=1)).astype(jnp.float32)
