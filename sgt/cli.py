@@ -12,8 +12,8 @@ import numpy as np
 
 # Per-dataset defaults: (model, epochs, batch size, optimizer, learning rate).
 DEFAULTS = {
-    "middle": dict(model="lstm", epochs=15, batch_size=50, optimizer="adam", lr=1e-3),
-    "mnist": dict(model="mnist_cnn", epochs=2, batch_size=128, optimizer="adam", lr=1e-3),
+    "middle": dict(model="lstm", epochs=15, batch_size=50, optimizer="adam", lr=1e-3, schedule="constant"),
+    "mnist": dict(model="mnist_cnn", epochs=2, batch_size=128, optimizer="adam", lr=1e-3, schedule="constant"),
 }
 
 
@@ -30,7 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--epochs", type=int)
     tr.add_argument("--batch-size", type=int)
     tr.add_argument("--optimizer", choices=["adam", "adadelta", "sgd"])
-    tr.add_argument("--lr", type=float, help="learning rate")
+    tr.add_argument("--lr", type=float, help="(peak) learning rate")
+    tr.add_argument("--schedule", choices=["constant", "cosine"],
+                    help="learning-rate schedule; cosine decays to 0 over the run (default: per dataset)")
     tr.add_argument("--k", type=float, default=0.5, help="fraction (0, 1) or count (>= 1) of units masked")
     tr.add_argument("--lam", type=float, default=1.0, help="weight λ of the KL term")
     tr.add_argument("--rank-by", default="magnitude", choices=["magnitude", "signed"])
@@ -57,10 +59,11 @@ def models_command() -> int:
     return 0
 
 
-def _optimizer(name: str, lr: float):
+def _optimizer(name: str, lr: float, schedule: str, total_steps: int):
     import optax
 
-    return {"adam": optax.adam, "adadelta": optax.adadelta, "sgd": optax.sgd}[name](lr)
+    rate = optax.cosine_decay_schedule(lr, total_steps) if schedule == "cosine" else lr
+    return {"adam": optax.adam, "adadelta": optax.adadelta, "sgd": optax.sgd}[name](rate)
 
 
 def _fit_to_devices(batch_size: int) -> int:
@@ -97,22 +100,25 @@ def train_command(args) -> int:
     batch_size = args.batch_size or _fit_to_devices(defaults["batch_size"])
     optimizer = args.optimizer or defaults["optimizer"]
     lr = args.lr or defaults["lr"]
+    schedule = args.schedule or defaults["schedule"]
     out = args.out or Path("runs") / args.dataset
     config = train.SGTConfig(k=_k(args.k), lam=args.lam, rank_by=args.rank_by, fill=args.fill,
                              saliency_pass=args.saliency_pass)
     dataset = data.load(args.dataset, data_dir_path=args.data_dir, seed=args.seed)
     model = models.get(model_name, num_classes=dataset.num_classes)
     methods = ["standard", "sgt"] if args.method == "both" else [args.method]
+    n_train = len(dataset.x_train) - max(1, int(round(args.val_fraction * len(dataset.x_train))))
+    total_steps = epochs * (n_train // batch_size)
 
     n_show = 4
     x_test, y_test = jnp.asarray(dataset.x_test), jnp.asarray(dataset.y_test)
     results, maps = {}, {}
     for method in methods:
         print(f"[{method}] {model_name} on {args.dataset}: {epochs} epochs, batch {batch_size}, "
-              f"{optimizer} lr {lr}" + (f", k={config.k} λ={config.lam} rank_by={config.rank_by}"
+              f"{optimizer} lr {lr} ({schedule})" + (f", k={config.k} λ={config.lam} rank_by={config.rank_by}"
                                           f" fill={config.fill}" if method == "sgt" else ""), flush=True)
         tic = time.perf_counter()
-        fit = loop.fit(model, dataset, method=method, config=config, tx=_optimizer(optimizer, lr),
+        fit = loop.fit(model, dataset, method=method, config=config, tx=_optimizer(optimizer, lr, schedule, total_steps),
                        epochs=epochs, batch_size=batch_size, val_fraction=args.val_fraction, seed=args.seed,
                        out_dir=out / method, resume=args.resume, checkpoint_every=args.checkpoint_every,
                        progress=not args.no_progress)
@@ -129,7 +135,7 @@ def train_command(args) -> int:
         maps[method] = saliency[:n_show]
 
     report = {"dataset": args.dataset, "model": model_name, "epochs": epochs, "batch_size": batch_size,
-              "optimizer": optimizer, "lr": lr, "seed": args.seed, "sgt_config": vars(config) | {},
+              "optimizer": optimizer, "lr": lr, "schedule": schedule, "seed": args.seed, "sgt_config": vars(config) | {},
               "command": "sgt " + " ".join(sys.argv[1:]), "results": results}
     if dataset.truth_test is not None:
         report["mass_in_box_uniform"] = float(dataset.truth_test.mean())
