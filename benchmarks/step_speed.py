@@ -3,14 +3,16 @@
 Run from the repository root:
 
     python benchmarks/step_speed.py                 # full run, results in benchmarks/results/
+    python benchmarks/step_speed.py --models mnist_cnn resnet18
     python benchmarks/step_speed.py --quick         # smoke test: batch 16, 3 steps
 
 For every model name given (default: mnist_cnn) the script times, on one fixed random batch:
 
 * JAX: `sgt.train.make_train_step(method="standard")`, and the SGT step with
   `saliency_pass="inference"` and with `saliency_pass="shared"`;
-* PyTorch (only if `torch` imports and the model has a torch peer): an ordinary step and an SGT
-  step written from Algorithm 1 of Ismail et al. (NeurIPS 2021).
+* PyTorch (only if `torch` imports and `benchmarks/peers.py` has a peer for the model): an
+  ordinary step and an SGT step written from Algorithm 1 of Ismail et al. (NeurIPS 2021), on the
+  torch peer of the model, which starts from the same weights as the JAX steps.
 
 Everything runs in one process, so the numbers to read are the ratios (SGT / ordinary, ours /
 torch); absolute milliseconds depend on the machine and on whatever else it is running.
@@ -22,35 +24,34 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime as dt
 import json
-import os
-import platform
-import shlex
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:  # run as `python benchmarks/step_speed.py` from a checkout
-    sys.path.insert(0, str(REPO_ROOT))
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+for _path in (REPO_ROOT, BENCH_DIR):  # run as `python benchmarks/step_speed.py` from a checkout
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
+import _report  # noqa: E402
 import sgt.models  # noqa: E402
 import sgt.train  # noqa: E402
 
 try:  # the PyTorch peer is optional: `pip install -e '.[bench]'`
     import torch
-    import torch.nn as tnn
     import torch.nn.functional as F
+
+    import peers
 except ImportError:  # pragma: no cover - depends on the environment
-    torch = None
+    torch = peers = None
 
 DEFAULT_OUT_DIR = REPO_ROOT / "benchmarks" / "results"
 LEARNING_RATE = 1e-3
@@ -67,47 +68,23 @@ class ModelSpec:
     """What the benchmark needs to know about one model.
 
     input_shape: one example, NHWC without the batch axis (the torch peer gets it as NCHW).
+    default_batch: the batch when --batch-size does not set one; ResNet-18's is 32, a CPU-friendly
+        size (at 128 one of its SGT steps takes many seconds on 2 cores).
     options: keyword arguments for `sgt.models.get`.
-    torch_peer: a builder of the equivalent torch module, or None when there is none yet.
+    The torch peer, if any, is `peers.torch_peer(name, variables)` (benchmarks/peers.py).
     """
 
     input_shape: tuple[int, ...]
     num_classes: int
     default_batch: int
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
-    torch_peer: Callable[[], Any] | None = None
-
-
-def _mnist_cnn_torch():
-    """The MNIST CNN of `sgt.models.mnist_cnn`, in torch (NCHW)."""
-
-    class MnistCNNTorch(tnn.Module):
-        def __init__(self, num_classes: int = 10):
-            super().__init__()
-            self.conv1 = tnn.Conv2d(1, 32, 3)
-            self.conv2 = tnn.Conv2d(32, 64, 3)
-            self.drop1 = tnn.Dropout(0.25)
-            self.fc1 = tnn.Linear(64 * 12 * 12, 128)
-            self.drop2 = tnn.Dropout(0.5)
-            self.fc2 = tnn.Linear(128, num_classes)
-
-        def forward(self, x):
-            x = F.relu(self.conv1(x))
-            x = F.relu(self.conv2(x))
-            x = self.drop1(F.max_pool2d(x, 2))
-            x = torch.flatten(x, 1)
-            x = self.drop2(F.relu(self.fc1(x)))
-            return self.fc2(x)
-
-    return MnistCNNTorch(10)
 
 
 MODELS: dict[str, ModelSpec] = {
     "mnist_cnn": ModelSpec(input_shape=(28, 28, 1), num_classes=10, default_batch=128,
-                           options={"num_classes": 10}, torch_peer=_mnist_cnn_torch),
-    # Registered here ahead of the model itself; skipped while sgt.models.REGISTRY lacks it.
-    "resnet18": ModelSpec(input_shape=(32, 32, 3), num_classes=10, default_batch=128,
-                          options={"num_classes": 10}, torch_peer=None),
+                           options={"num_classes": 10}),
+    "resnet18": ModelSpec(input_shape=(32, 32, 3), num_classes=10, default_batch=32,
+                          options={"num_classes": 10}),
 }
 
 JAX_VARIANTS = (  # (label, method, saliency_pass)
@@ -150,6 +127,16 @@ def time_round_robin(steppers: dict[str, Callable[[], None]], steps: int) -> dic
 # --------------------------------------------------------------------------------------------
 # JAX (this library).
 # --------------------------------------------------------------------------------------------
+
+
+def initial_variables(name: str, spec: ModelSpec, x: np.ndarray, seed: int) -> dict[str, Any]:
+    """The Flax variables every JAX variant starts from (`sgt.train.create_train_state`), as numpy."""
+    model = sgt.models.get(name, **spec.options)
+    state = sgt.train.create_train_state(model, optax.adam(LEARNING_RATE), x, seed)
+    variables = {"params": state.params}
+    if state.batch_stats:
+        variables["batch_stats"] = state.batch_stats
+    return jax.tree.map(np.asarray, variables)
 
 
 def bench_jax(name: str, spec: ModelSpec, x: np.ndarray, y: np.ndarray, *, steps: int, warmup: int,
@@ -233,12 +220,13 @@ def make_torch_steps(model, opt, k: float):
     return standard_step, sgt_step
 
 
-def bench_torch(spec: ModelSpec, x: np.ndarray, y: np.ndarray, *, steps: int, warmup: int, k: float,
-                seed: int) -> dict[str, Any]:
-    x_t = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))  # NHWC -> NCHW
+def bench_torch(name: str, spec: ModelSpec, x: np.ndarray, y: np.ndarray, *, steps: int, warmup: int,
+                k: float, seed: int) -> dict[str, Any]:
+    x_t = peers.to_nchw(x)
     y_t = torch.from_numpy(y.astype(np.int64))  # torch's cross-entropy takes int64 labels
-    standard_model, sgt_model = spec.torch_peer(), spec.torch_peer()
-    standard_model.load_state_dict(sgt_model.state_dict())
+    # Both torch models start from the weights (and BatchNorm statistics) the JAX steps start from.
+    variables = initial_variables(name, spec, x, seed)
+    standard_model, sgt_model = peers.torch_peer(name, variables), peers.torch_peer(name, variables)
     standard_step, _ = make_torch_steps(standard_model, torch.optim.Adam(standard_model.parameters(), LEARNING_RATE), k)
     _, sgt_step = make_torch_steps(sgt_model, torch.optim.Adam(sgt_model.parameters(), LEARNING_RATE), k)
     # torch on CPU runs synchronously, so a step is done when the call returns (`.item()` syncs anyway).
@@ -256,74 +244,8 @@ def bench_torch(spec: ModelSpec, x: np.ndarray, y: np.ndarray, *, steps: int, wa
 
 
 # --------------------------------------------------------------------------------------------
-# Machine, versions, report.
+# Report (machine and version helpers: benchmarks/_report.py).
 # --------------------------------------------------------------------------------------------
-
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        for line in out.splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return platform.processor() or platform.machine()
-
-
-def core_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-def default_tag() -> str:
-    backend = jax.default_backend()
-    if backend == "cpu":
-        return f"cpu-{core_count()}core"
-    kind = jax.devices()[0].device_kind.lower().replace(" ", "-")
-    return f"{backend}-{kind}"
-
-
-def versions() -> dict[str, str | None]:
-    import flax
-    import jaxlib
-
-    return {
-        "python": platform.python_version(),
-        "jax": jax.__version__,
-        "jaxlib": jaxlib.__version__,
-        "flax": flax.__version__,
-        "optax": optax.__version__,
-        "numpy": np.__version__,
-        "torch": torch.__version__ if torch is not None else None,
-    }
-
-
-def machine_info() -> dict[str, Any]:
-    dev = jax.devices()[0]
-    info = {
-        "platform": platform.platform(),
-        "processor": platform.processor(),
-        "cpu_model": cpu_model(),
-        "cores": core_count(),
-        "jax_backend": jax.default_backend(),
-        "jax_device_kind": dev.device_kind,
-        "jax_device_count": jax.device_count(),
-    }
-    if torch is not None:
-        info["torch_num_threads"] = torch.get_num_threads()
-    return info
-
-
-def other_sgt_jobs() -> list[str]:
-    """Command lines of other running `sgt train` processes (they compete for the cores)."""
-    try:  # "[s]gt": does not match a shell whose own command line quotes the pattern
-        out = subprocess.run(["pgrep", "-af", "[s]gt train"], capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return [line for line in out.splitlines() if line.split(maxsplit=1)[0] != str(os.getpid())]
 
 
 def ratios(result: dict[str, Any]) -> dict[str, Any]:
@@ -342,6 +264,12 @@ def ratios(result: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def batch_text(report: dict[str, Any]) -> str:
+    """The batch of each model run, e.g. "mnist_cnn 128, resnet18 32"."""
+    sizes = {name: res["batch_size"] for name, res in report["models"].items() if "batch_size" in res}
+    return ", ".join(f"{name} {b}" for name, b in sizes.items()) or "none (every model skipped)"
+
+
 def markdown(report: dict[str, Any]) -> str:
     m, v = report["machine"], report["versions"]
     lines = [
@@ -349,21 +277,15 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"- Date (UTC): {report['date_utc']}",
         f"- Command: `{report['command']}`",
-        f"- Machine: {m['cpu_model']}, {m['cores']} cores; JAX backend `{m['jax_backend']}` "
-        f"({m['jax_device_kind']}, {m['jax_device_count']} device(s))"
-        + (f"; torch threads {m['torch_num_threads']}" if "torch_num_threads" in m else ""),
+        _report.machine_line(m),
         f"- Platform: {m['platform']}",
-        "- Versions: " + ", ".join(f"{k} {val}" for k, val in v.items() if val is not None)
-        + ("" if v.get("torch") else " (torch not installed: no PyTorch peer)"),
-        f"- Batch: {report['batch_size'] or 'per-model default'}; timed steps: {report['steps']} "
+        _report.versions_line(v) + ("" if v.get("torch") else " (torch not installed: no PyTorch peer)"),
+        f"- Batch: {batch_text(report)}; timed steps: {report['steps']} "
         f"(after {report['warmup']} warm-up step(s) per variant, the first of which compiles); SGT k = {report['k']}; "
         f"optimizer Adam lr {LEARNING_RATE:g} in both frameworks",
         f"- Load average (1, 5, 15 min) before / after: {report['loadavg_before']} / {report['loadavg_after']}",
     ]
-    if report["other_jobs"]:
-        lines.append("- **Contention:** other training jobs were running during the measurement, so absolute "
-                     "times are inflated and noisier; the ratios were measured in the same conditions: "
-                     + "; ".join(f"`{j}`" for j in report["other_jobs"]))
+    lines += _report.contention_line(report["other_jobs"])
     if report.get("note"):
         lines.append(f"- Note: {report['note']}")
     lines += ["", "Speed numbers come from one process on one machine: compare the ratios, not the "
@@ -417,7 +339,9 @@ def parse_args(argv=None):
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--models", nargs="+", default=["mnist_cnn"],
                    help=f"model names (known to the benchmark: {sorted(MODELS)})")
-    p.add_argument("--batch-size", type=int, default=None, help="batch size (default: per model, 128 for mnist_cnn)")
+    p.add_argument("--batch-size", nargs="+", default=None, metavar="N|NAME=N",
+                   help="batch size for every model (N) or for one (NAME=N), e.g. '--batch-size resnet18=64'; "
+                        "default per model: " + ", ".join(f"{n} {s.default_batch}" for n, s in MODELS.items()))
     p.add_argument("--steps", type=int, default=20, help="timed steps per variant")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps per variant first (the first compiles)")
     p.add_argument("--k", type=float, default=0.5, help="fraction of pixels masked by SGT")
@@ -429,27 +353,37 @@ def parse_args(argv=None):
     p.add_argument("--out-dir", type=Path, default=DEFAULT_OUT_DIR)
     p.add_argument("--note", default=None, help="free text added to the report")
     args = p.parse_args(argv)
+    try:
+        args.batch_all, args.batch_per_model = _report.per_model_ints(args.batch_size, "--batch-size", MODELS)
+    except ValueError as e:
+        p.error(str(e))
     if args.quick:
-        args.batch_size, args.steps, args.warmup = QUICK_BATCH, QUICK_STEPS, 1
+        args.batch_all, args.batch_per_model, args.steps, args.warmup = QUICK_BATCH, {}, QUICK_STEPS, 1
     if args.steps < 1 or args.warmup < 1:
         p.error("--steps and --warmup must be >= 1")
     return args
 
 
+def batch_for(args, name: str) -> int:
+    """--batch-size NAME=N, else --batch-size N, else the model's default."""
+    return args.batch_per_model.get(name) or args.batch_all or MODELS[name].default_batch
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
-    cores = core_count()
+    cores = _report.core_count()
     if torch is not None:
         torch.set_num_threads(cores)
-    tag = args.tag or default_tag() + ("-quick" if args.quick else "")
+    tag = args.tag or _report.default_tag() + ("-quick" if args.quick else "")
     report: dict[str, Any] = {
         "tag": tag,
-        "date_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
-        "command": "python " + shlex.join(sys.argv if argv is None else [sys.argv[0], *argv]),
+        "date_utc": _report.utc_now(),
+        "command": _report.command_line(argv),
         "python_executable": sys.executable,
-        "machine": machine_info(),
-        "versions": versions(),
-        "batch_size": args.batch_size,
+        "machine": _report.machine_info(torch),
+        "versions": _report.versions(),
+        "batch_size": args.batch_all,  # None: per model; each model's batch is in models.<name>.batch_size
+        "batch_size_per_model": args.batch_per_model,
         "steps": args.steps,
         "warmup": args.warmup,
         "k": args.k,
@@ -457,8 +391,8 @@ def main(argv=None) -> int:
         "optimizer": f"adam(lr={LEARNING_RATE:g})",
         "timing": "round-robin over the variants of one framework; per-step wall time with "
                   "jax.block_until_ready (JAX) / synchronous CPU execution (torch)",
-        "loadavg_before": [round(v, 2) for v in os.getloadavg()],
-        "other_jobs": other_sgt_jobs(),
+        "loadavg_before": _report.loadavg(),
+        "other_jobs": _report.other_sgt_jobs(),
         "note": args.note,
         "models": {},
     }
@@ -472,7 +406,7 @@ def main(argv=None) -> int:
             report["models"][name] = {"skipped": "no benchmark spec in MODELS"}
             continue
         spec = MODELS[name]
-        batch = args.batch_size or spec.default_batch
+        batch = batch_for(args, name)
         rng = np.random.default_rng(args.seed)
         x = rng.random((batch, *spec.input_shape), dtype=np.float32)
         y = rng.integers(0, spec.num_classes, batch).astype(np.int32)
@@ -481,12 +415,13 @@ def main(argv=None) -> int:
         res["jax"] = bench_jax(name, spec, x, y, steps=args.steps, warmup=args.warmup, k=args.k, seed=args.seed)
         if args.no_torch or torch is None:
             res["torch_skipped"] = "--no-torch" if args.no_torch else "torch is not installed"
-        elif spec.torch_peer is None:
-            res["torch_skipped"] = f"no torch peer written for {name}"
+        elif name not in peers.PEERS:
+            res["torch_skipped"] = f"no torch peer for {name} in benchmarks/peers.py"
         else:
             print(f"[{name}] PyTorch peer ...", flush=True)
             torch.manual_seed(args.seed)
-            res["torch"] = bench_torch(spec, x, y, steps=args.steps, warmup=args.warmup, k=args.k, seed=args.seed)
+            res["torch"] = bench_torch(name, spec, x, y, steps=args.steps, warmup=args.warmup, k=args.k,
+                                       seed=args.seed)
         res["ratios"] = ratios(res)
         report["models"][name] = res
         for fw in ("jax", "torch"):
@@ -495,8 +430,8 @@ def main(argv=None) -> int:
                       f"{t['images_per_s']:8.0f} img/s")
         for key, val in res["ratios"].items():
             print(f"  {key}: {val:.3f}")
-    report["loadavg_after"] = [round(v, 2) for v in os.getloadavg()]
-    still_running = other_sgt_jobs()
+    report["loadavg_after"] = _report.loadavg()
+    still_running = _report.other_sgt_jobs()
     report["other_jobs"] = sorted(set(report["other_jobs"]) | set(still_running))
     args.out_dir.mkdir(parents=True, exist_ok=True)
     stem = args.out_dir / f"step_speed_{tag}"
