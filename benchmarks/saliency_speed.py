@@ -58,7 +58,6 @@ for _path in (REPO_ROOT, BENCH_DIR):  # run as `python benchmarks/saliency_speed
         sys.path.insert(0, str(_path))
 
 import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import _report  # noqa: E402

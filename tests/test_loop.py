@@ -3,7 +3,7 @@ import optax
 import numpy as np
 import pytest
 
-from sgt import loop, train
+from sgt import loop
 from sgt.data.base import Dataset
 from tests.models import MLP
 
