@@ -24,7 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
         "train", help="train ordinary and saliency-guided models and compare their saliency",
         description="With no arguments: the embedded synthetic 'middle' time-series set (no download), "
                     "an LSTM trained ordinarily and with saliency guided training.")
-    tr.add_argument("--dataset", default="middle", help="middle (embedded, default) or mnist")
+    tr.add_argument("--dataset", default="middle",
+                    help="middle (embedded, default), mnist, a benchmark set <Type>_<Gen> (e.g. RareTime_CAR) "
+                         "or TopBox/MiddleBox/BottomBox")
     tr.add_argument("--model", help="model name (default: lstm for middle, mnist_cnn for mnist)")
     tr.add_argument("--method", default="both", choices=["standard", "sgt", "both"])
     tr.add_argument("--epochs", type=int)
@@ -46,7 +48,70 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--checkpoint-every", type=int, help="also checkpoint every N steps (default: each epoch)")
     tr.add_argument("--no-progress", action="store_true", help="hide progress bars")
     commands.add_parser("models", help="list the models with their parameter counts")
+    add_reproduce_parser(commands)
     return parser
+
+
+def add_reproduce_parser(commands) -> None:
+    from sgt.experiments import timeseries as ts
+
+    rep = commands.add_parser("reproduce", help="reproduce an experiment of the paper")
+    which = rep.add_subparsers(dest="experiment", required=True)
+    tab = which.add_parser(
+        "timeseries", help="Table 2: Diff(AUP), Diff(AUR) vs random on the synthetic benchmark",
+        description="Trains every (dataset, model, seed) ordinarily and with saliency guided training, "
+                    "attributes the test set with six methods and writes table2.{csv,md} and table2.png. "
+                    "Finished runs are cached in OUT/cache, so a stopped run resumes.")
+    tab.add_argument("--datasets", nargs="+", default=["gaussian"],
+                     help="dataset names (<Type>_<Gen>), 'gaussian' (the 10 <Type>_Box sets, default) or 'all' (70)")
+    tab.add_argument("--models", nargs="+", default=list(ts.ARCHS), choices=ts.ARCHS)
+    van = which.add_parser(
+        "vanishing", help="Fig. 6: AUP/AUR of the LSTM's saliency for early, middle and late boxes",
+        description="TopBox / MiddleBox / BottomBox (100×100), LSTM and LSTM with input-cell attention "
+                    "(r = 20), ordinary vs saliency guided; writes vanishing.{csv,md} and vanishing.png.")
+    van.add_argument("--models", nargs="+", default=["lstm", "lstm_cell_attention"], choices=ts.ARCHS)
+    for sub, out in ((tab, "runs/timeseries"), (van, "runs/vanishing")):
+        defaults = ts.Settings()
+        sub.add_argument("--methods", nargs="+", default=list(ts.METHODS), choices=ts.METHODS)
+        sub.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+        sub.add_argument("--k", type=float, default=defaults.k, help="fraction of cells masked by SGT")
+        sub.add_argument("--lam", type=float, default=defaults.lam, help="KL weight λ of SGT")
+        sub.add_argument("--epochs", type=int, help="most epochs per model (default: per architecture, %s)"
+                         % ", ".join(f"{a} {e}" for a, e in ts.EPOCHS.items()))
+        sub.add_argument("--patience", type=int, help="epochs without a validation gain before a model stops "
+                                                      "(default: a fifth of the epochs)")
+        sub.add_argument("--group", type=int, action="append", default=None, metavar="N",
+                         help="models trained at once (vmapped) per architecture (default: %d)" % defaults.group)
+        sub.add_argument("--out", type=Path, default=Path(out))
+        sub.add_argument("--no-progress", action="store_true")
+
+
+def reproduce_command(args) -> int:
+    from sgt.data import timeseries as tsdata
+    from sgt.experiments import report, timeseries as ts
+
+    settings = ts.Settings(k=args.k, lam=args.lam, epochs=args.epochs, patience=args.patience,
+                           **({"group": args.group[-1]} if args.group else {}))
+    if args.experiment == "timeseries":
+        names = []
+        for d in args.datasets:
+            names += {"gaussian": [f"{t}_Box" for t in tsdata.TYPES], "all": list(tsdata.NAMES)}.get(d, [d])
+    else:
+        names = list(tsdata.VANISHING)
+    start = time.time()
+    records = ts.run(names, args.models, args.seeds, settings=settings, methods=args.methods, out=args.out,
+                     progress=not args.no_progress)
+    minutes = (time.time() - start) / 60
+    if args.experiment == "timeseries":
+        rows = report.diff_table(records, args.methods, settings.gate)
+        paths = [*report.write_table(rows, args.out), report.plot_diffs(rows, args.out / "table2.png")]
+        print((args.out / "table2.md").read_text())
+    else:
+        rows = report.vanishing_rows(records, args.methods)
+        paths = [*report.write_vanishing(rows, args.out), report.plot_vanishing(rows, records, args.out / "vanishing.png")]
+        print((args.out / "vanishing.md").read_text())
+    print(f"{len(records)} runs ({minutes:.1f} min this call); wrote " + ", ".join(map(str, paths)))
+    return 0
 
 
 def models_command() -> int:
@@ -92,9 +157,8 @@ def train_command(args) -> int:
     from sgt import data, loop, metrics, models, plots, train
     from sgt.saliency import gradient
 
-    if args.dataset not in data.DATASETS:
-        raise ValueError(f"dataset: unknown dataset {args.dataset!r}; expected one of {data.DATASETS}")
-    defaults = DEFAULTS[args.dataset]
+    dataset = data.load(args.dataset, data_dir_path=args.data_dir, seed=args.seed)  # checks the name
+    defaults = DEFAULTS.get(args.dataset, DEFAULTS["middle"])  # every synthetic set: the time-series defaults
     model_name = args.model or defaults["model"]
     epochs = args.epochs or defaults["epochs"]
     batch_size = args.batch_size or _fit_to_devices(defaults["batch_size"])
@@ -104,7 +168,6 @@ def train_command(args) -> int:
     out = args.out or Path("runs") / args.dataset
     config = train.SGTConfig(k=_k(args.k), lam=args.lam, rank_by=args.rank_by, fill=args.fill,
                              saliency_pass=args.saliency_pass)
-    dataset = data.load(args.dataset, data_dir_path=args.data_dir, seed=args.seed)
     model = models.get(model_name, num_classes=dataset.num_classes)
     methods = ["standard", "sgt"] if args.method == "both" else [args.method]
     n_train = len(dataset.x_train) - max(1, int(round(args.val_fraction * len(dataset.x_train))))
@@ -174,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
             return train_command(args)
         if args.command == "models":
             return models_command()
+        if args.command == "reproduce":
+            return reproduce_command(args)
     except (ValueError, FileNotFoundError) as err:
         print(f"sgt: error: {err}", file=sys.stderr)
         return 2

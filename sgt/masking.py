@@ -48,17 +48,43 @@ def unit_scores(saliency: jax.Array, rank_by: str = "magnitude") -> jax.Array:
     return jnp.abs(scores) if rank_by == "magnitude" else scores
 
 
-def lowest_k(scores: jax.Array, k: int | float) -> jax.Array:
-    """Boolean mask, True on the k lowest-scored units of each sample (ties broken by `top_k`).
+def _sortable_bits(x: jax.Array) -> jax.Array:
+    """float32 → uint32 with the same order (negative floats have all bits flipped, others the sign bit)."""
+    bits = jax.lax.bitcast_convert_type(x.astype(jnp.float32), jnp.uint32)
+    return jnp.where(bits >> 31 == 1, ~bits, bits | jnp.uint32(0x80000000))
 
-    `scores` is [batch, *units]; exactly k units per sample are selected.
+
+def kth_smallest(keys: jax.Array, k: int) -> jax.Array:
+    """Per row of uint32 `keys` [batch, n], the k-th smallest value (1-based), by a 32-step radix bisection.
+
+    The answer is the largest v with #{keys < v} < k, built from the most significant bit down:
+    32 compare-and-count passes, far cheaper on CPU than sorting or `lax.top_k` for wide rows.
+    """
+
+    def set_bit(i, v):
+        trial = v | jnp.left_shift(jnp.uint32(1), (31 - i).astype(jnp.uint32))
+        below = jnp.sum(keys < trial[:, None], axis=1)
+        return jnp.where(below < k, trial, v)
+
+    return jax.lax.fori_loop(0, 32, set_bit, jnp.zeros(keys.shape[0], jnp.uint32))
+
+
+def lowest_k(scores: jax.Array, k: int | float) -> jax.Array:
+    """Boolean mask, True on the k lowest-scored units of each sample (ties: lower index first).
+
+    `scores` is [batch, *units]; exactly k units per sample are selected: every unit below the k-th
+    smallest score, and as many of those equal to it, in index order, as complete k.
     """
     if scores.ndim < 2:
         raise ValueError(f"scores: expected shape [batch, *units] with at least 2 axes, got {scores.shape}")
     batch, units = scores.shape[0], math.prod(scores.shape[1:])
     count = resolve_k(k, units)
-    _, idx = jax.lax.top_k(-scores.reshape(batch, units), count)
-    mask = jnp.zeros((batch, units), bool).at[jnp.arange(batch)[:, None], idx].set(True)
+    keys = _sortable_bits(scores.reshape(batch, units))
+    kth = kth_smallest(keys, count)[:, None]
+    below = keys < kth
+    tied = keys == kth
+    room = count - below.sum(axis=1, keepdims=True)
+    mask = below | (tied & (jnp.cumsum(tied, axis=1) <= room))
     return mask.reshape(scores.shape)
 
 

@@ -77,17 +77,21 @@ class TrainState:
 def create_train_state(model: nn.Module, tx: optax.GradientTransformation, example_x, seed: int,
                        mesh: Mesh | None = None) -> TrainState:
     """Parameters initialised from `seed` on one example, replicated over `mesh` (default: all devices)."""
-    init_key, run_key = jax.random.split(jax.random.PRNGKey(seed))
+    return replicate(init_state(model, tx, example_x, jax.random.PRNGKey(seed)), mesh or make_mesh())
+
+
+def init_state(model: nn.Module, tx: optax.GradientTransformation, example_x, key: jax.Array) -> TrainState:
+    """A fresh train state from `key`, unplaced (`jax.vmap` it over keys to start many models)."""
+    init_key, run_key = jax.random.split(key)
     variables = model.init({"params": init_key, "dropout": init_key}, jnp.asarray(example_x[:1]), train=False)
     params = variables["params"]
-    state = TrainState(
+    return TrainState(
         step=jnp.zeros((), jnp.int32),
         params=params,
         batch_stats=variables.get("batch_stats", {}),
         opt_state=tx.init(params),
         key=run_key,
     )
-    return replicate(state, mesh or make_mesh())
 
 
 def replicate(tree, mesh: Mesh):
@@ -175,21 +179,16 @@ def check_batch(x, y, mesh: Mesh) -> None:
             f"use a multiple of {n}")
 
 
-def make_train_step(model: nn.Module, tx: optax.GradientTransformation, *, method: str = "sgt",
-                    config: SGTConfig | None = None, mesh: Mesh | None = None):
-    """One jitted step `step(state, x, y) -> (state, metrics)` for `method` "standard" or "sgt".
-
-    The saliency pass, both forward passes, the KL term and the optimizer update are fused in one
-    XLA program; the batch is sharded over `mesh` (default: all devices).
-    """
+def train_step(model: nn.Module, tx: optax.GradientTransformation, *, method: str = "sgt",
+               config: SGTConfig | None = None):
+    """The pure, unjitted step `step(state, x, y) -> (state, metrics)`, to compose with
+    `jax.jit`, `jax.vmap` (many models at once) or `jax.lax.scan`."""
     if method == "standard":
         loss_fn = standard_loss_fn(model)
     elif method == "sgt":
         loss_fn = sgt_loss_fn(model, config or SGTConfig())
     else:
         raise ValueError(f"method: expected 'standard' or 'sgt', got {method!r}")
-    mesh = mesh or make_mesh()
-    replicated, sharded = NamedSharding(mesh, P()), NamedSharding(mesh, P(DATA_AXIS))
 
     def step(state: TrainState, x, y):
         key = jax.random.fold_in(state.key, state.step)
@@ -200,6 +199,19 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformation, *, metho
         new_state = state.replace(step=state.step + 1, params=params, batch_stats=batch_stats, opt_state=opt_state)
         return new_state, metrics
 
+    return step
+
+
+def make_train_step(model: nn.Module, tx: optax.GradientTransformation, *, method: str = "sgt",
+                    config: SGTConfig | None = None, mesh: Mesh | None = None):
+    """One jitted step `step(state, x, y) -> (state, metrics)` for `method` "standard" or "sgt".
+
+    The saliency pass, both forward passes, the KL term and the optimizer update are fused in one
+    XLA program; the batch is sharded over `mesh` (default: all devices).
+    """
+    step = train_step(model, tx, method=method, config=config)
+    mesh = mesh or make_mesh()
+    replicated, sharded = NamedSharding(mesh, P()), NamedSharding(mesh, P(DATA_AXIS))
     jitted = jax.jit(step, in_shardings=(replicated, sharded, sharded), out_shardings=(replicated, replicated),
                      donate_argnums=0)
 

@@ -1,0 +1,213 @@
+"""Tables and figures from the cached time-series records (Table 2 analogue, Fig. 6 analogue)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+ARCH_LABELS = {"lstm": "LSTM", "lstm_cell_attention": "LSTM+Input", "tcn": "TCN", "transformer": "Transformer"}
+
+# SGT (NeurIPS 2021) Table 2 as transcribed in reference-numbers.md: (Trad, Sal) per method.
+PAPER_TABLE2 = {
+    "aup": {
+        "lstm": [(-0.113, -0.119), (-0.083, -0.024), (-0.097, -0.108), (-0.088, -0.069), (-0.098, -0.109),
+                 (-0.110, -0.097)],
+        "lstm_cell_attention": [(0.060, 0.118), (0.188, 0.245), (0.202, 0.263), (0.198, 0.250), (0.214, 0.272),
+                                (0.040, 0.084)],
+        "tcn": [(0.106, 0.168), (0.233, 0.291), (0.248, 0.270), (0.235, 0.288), (0.263, 0.280), (0.088, 0.155)],
+        "transformer": [(-0.054, -0.062), (0.061, 0.044), (-0.040, -0.032), (0.069, 0.023), (-0.014, -0.055),
+                        (-0.018, -0.046)],
+    },
+    "aur": {
+        "lstm": [(-0.017, 0.019), (0.062, 0.121), (0.047, 0.089), (0.060, 0.102), (0.031, 0.075), (0.007, 0.004)],
+        "lstm_cell_attention": [(0.075, 0.136), (0.185, 0.198), (0.187, 0.204), (0.182, 0.196), (0.183, 0.201),
+                                (0.043, 0.111)],
+        "tcn": [(0.125, 0.171), (0.191, 0.210), (0.202, 0.204), (0.185, 0.209), (0.196, 0.192), (0.046, 0.138)],
+        "transformer": [(0.102, 0.104), (0.182, 0.176), (0.145, 0.146), (0.171, 0.162), (0.101, 0.065),
+                        (0.040, 0.018)],
+    },
+}
+PAPER_METHODS = ("Grad", "IG", "DeepLIFT", "GradSHAP", "DeepSHAP", "SmoothGrad")
+
+
+def passes_gate(record: dict, gate: float) -> bool:
+    """Both regimes reach `gate` test accuracy (the benchmark evaluates only such models)."""
+    return all(r["test_accuracy"] >= gate for r in record["regimes"].values())
+
+
+def mean_se(values: Sequence[float]) -> tuple[float, float]:
+    v = np.asarray(values, float)
+    se = v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else float("nan")
+    return float(v.mean()), float(se)
+
+
+def diff_table(records: list[dict], methods: Sequence[str], gate: float) -> list[dict]:
+    """Per (arch, method, regime): Diff = mean over gated datasets of (score − random), for AUP and AUR;
+    mean and standard error over seeds (each seed's Diff is its own mean over datasets)."""
+    rows = []
+    archs = [a for a in ARCH_LABELS if any(r["arch"] == a for r in records)]
+    for arch in archs:
+        recs = [r for r in records if r["arch"] == arch and passes_gate(r, gate)]
+        seeds = sorted({r["seed"] for r in recs})
+        for method in methods:
+            for regime in ("Trad", "Sal"):
+                row = {"arch": arch, "method": method, "regime": regime,
+                       "datasets": len({r["dataset"] for r in recs}), "runs": len(recs),
+                       "runs_total": sum(r["arch"] == arch for r in records)}
+                for metric in ("aup", "aur"):
+                    per_seed = []
+                    for s in seeds:
+                        d = [r["regimes"][regime]["scores"][method][metric]
+                             - r["regimes"][regime]["scores"]["Random"][metric] for r in recs if r["seed"] == s]
+                        per_seed.append(np.mean(d))
+                    row[f"diff_{metric}"], row[f"diff_{metric}_se"] = mean_se(per_seed) if per_seed else (np.nan,) * 2
+                    i = PAPER_METHODS.index(method) if method in PAPER_METHODS else None
+                    paper = PAPER_TABLE2[metric].get(arch)
+                    row[f"paper_{metric}"] = paper[i][regime == "Sal"] if paper and i is not None else np.nan
+                rows.append(row)
+    return rows
+
+
+def write_table(rows: list[dict], out: Path, stem: str = "table2") -> tuple[Path, Path]:
+    """CSV (one row per arch × method × regime) and Markdown (Trad / Sal side by side, paper beside ours)."""
+    out.mkdir(parents=True, exist_ok=True)
+    csv_path = out / f"{stem}.csv"
+    with csv_path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    fmt = lambda m, se: "n/a" if np.isnan(m) else f"{m:+.3f} ± {se:.3f}"  # noqa: E731
+    lines = []
+    for metric in ("aup", "aur"):
+        lines += [f"### Diff({metric.upper()}) vs random: ours (mean ± s.e. over seeds) | paper",
+                  "", "| Arch | Method | Trad (ours) | Sal (ours) | Sal − Trad (ours) | Trad (paper) | Sal (paper) "
+                  "| Sal − Trad (paper) | runs in / total |", "|---|---|---|---|---|---|---|---|---|"]
+        by = {(r["arch"], r["method"], r["regime"]): r for r in rows}
+        for (arch, method, regime), r in by.items():
+            if regime != "Trad":
+                continue
+            s = by[(arch, method, "Sal")]
+            ours = s[f"diff_{metric}"] - r[f"diff_{metric}"]
+            paper = s[f"paper_{metric}"] - r[f"paper_{metric}"]
+            lines.append(f"| {ARCH_LABELS[arch]} | {method} | {fmt(r[f'diff_{metric}'], r[f'diff_{metric}_se'])} "
+                         f"| {fmt(s[f'diff_{metric}'], s[f'diff_{metric}_se'])} | {ours:+.3f} "
+                         f"| {r[f'paper_{metric}']:+.3f} | {s[f'paper_{metric}']:+.3f} | {paper:+.3f} "
+                         f"| {r['runs']} / {r['runs_total']} |")
+        lines.append("")
+    md_path = out / f"{stem}.md"
+    md_path.write_text("\n".join(lines))
+    return csv_path, md_path
+
+
+def plot_diffs(rows: list[dict], path: Path) -> Path:
+    """Grouped bars: Diff(AUP) and Diff(AUR) per architecture and method, Trad vs Sal."""
+    archs = list(dict.fromkeys(r["arch"] for r in rows))
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    by = {(r["arch"], r["method"], r["regime"]): r for r in rows}
+    fig, axes = plt.subplots(2, len(archs), figsize=(3.6 * len(archs), 6), squeeze=False, sharey="row")
+    for row, metric in enumerate(("aup", "aur")):
+        for col, arch in enumerate(archs):
+            ax = axes[row, col]
+            xs = np.arange(len(methods))
+            for j, (regime, color) in enumerate((("Trad", "tab:gray"), ("Sal", "tab:green"))):
+                vals = [by[(arch, m, regime)][f"diff_{metric}"] for m in methods]
+                errs = [by[(arch, m, regime)][f"diff_{metric}_se"] for m in methods]
+                ax.bar(xs + (j - 0.5) * 0.38, vals, 0.38, yerr=errs, color=color, label=regime)
+            ax.axhline(0, color="k", lw=0.6)
+            ax.set_xticks(xs, methods, rotation=45, ha="right", fontsize=8)
+            ax.set_title(f"{ARCH_LABELS[arch]}", fontsize=10)
+            if col == 0:
+                ax.set_ylabel(f"Diff({metric.upper()}) vs random")
+    axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def vanishing_rows(records: list[dict], methods: Sequence[str]) -> list[dict]:
+    """Per (arch, dataset, method, regime): raw AUP/AUR, Diff vs random, WJac, Euc, test accuracy; mean over seeds."""
+    rows = []
+    keys = sorted({(r["arch"], r["dataset"]) for r in records}, key=lambda k: (k[0], _box_order(k[1])))
+    for arch, dataset in keys:
+        recs = [r for r in records if r["arch"] == arch and r["dataset"] == dataset]
+        for method in methods:
+            for regime in ("Trad", "Sal"):
+                sc = [r["regimes"][regime]["scores"] for r in recs]
+                row = {"arch": arch, "dataset": dataset, "method": method, "regime": regime, "seeds": len(recs),
+                       "test_accuracy": float(np.mean([r["regimes"][regime]["test_accuracy"] for r in recs]))}
+                for metric in ("aup", "aur"):
+                    row[metric], row[f"{metric}_se"] = mean_se([s[method][metric] for s in sc])
+                    row[f"diff_{metric}"], _ = mean_se([s[method][metric] - s["Random"][metric] for s in sc])
+                row["wjac"], _ = mean_se([s[method]["wjac"] for s in sc])
+                row["euc"], _ = mean_se([s[method]["euc"] for s in sc])
+                rows.append(row)
+    return rows
+
+
+def _box_order(name: str) -> int:
+    order = ("TopBox", "MiddleBox", "BottomBox")
+    return order.index(name) if name in order else len(order)
+
+
+def plot_vanishing(rows: list[dict], records: list[dict], path: Path, method: str = "Grad") -> Path:
+    """Fig. 6 analogue: AUP and AUR of `method` vs the box position (early / middle / late), Trad vs Sal,
+    one column per architecture, plus the mean saliency per time step."""
+    archs = list(dict.fromkeys(r["arch"] for r in rows))
+    fig, axes = plt.subplots(3, len(archs), figsize=(4.2 * len(archs), 9), squeeze=False)
+    for col, arch in enumerate(archs):
+        for row, metric in enumerate(("aup", "aur")):
+            ax = axes[row, col]
+            for regime, color in (("Trad", "tab:gray"), ("Sal", "tab:green")):
+                sel = [r for r in rows if r["arch"] == arch and r["method"] == method and r["regime"] == regime]
+                sel.sort(key=lambda r: _box_order(r["dataset"]))
+                ax.errorbar([r["dataset"] for r in sel], [r[metric] for r in sel], yerr=[r[f"{metric}_se"] for r in sel],
+                            marker="o", color=color, label=regime, capsize=3)
+            ax.set_ylabel(f"{metric.upper()} ({method})")
+            ax.set_title(ARCH_LABELS.get(arch, arch), fontsize=10)
+            ax.set_ylim(bottom=0)
+            if row == 0 and col == 0:
+                ax.legend(fontsize=8)
+        ax = axes[2, col]
+        for dataset, style in (("TopBox", ":"), ("MiddleBox", "--"), ("BottomBox", "-")):
+            for regime, color in (("Trad", "tab:gray"), ("Sal", "tab:green")):
+                prof = [r["regimes"][regime]["grad_time_profile"] for r in records
+                        if r["arch"] == arch and r["dataset"] == dataset]
+                if prof:
+                    ax.plot(np.mean(prof, 0), style, color=color, label=f"{dataset} {regime}")
+        ax.set_xlabel("time step")
+        ax.set_ylabel("mean rescaled |grad|")
+        if col == 0:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_vanishing(rows: list[dict], out: Path) -> tuple[Path, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    csv_path = out / "vanishing.csv"
+    with csv_path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    lines = ["| Arch | Box | Method | Regime | test acc | AUP | AUR | Diff AUP | Diff AUR | WJac | Euc |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {ARCH_LABELS.get(r['arch'], r['arch'])} | {r['dataset']} | {r['method']} | {r['regime']} "
+                     f"| {r['test_accuracy']:.3f} | {r['aup']:.3f} ± {r['aup_se']:.3f} | {r['aur']:.3f} ± "
+                     f"{r['aur_se']:.3f} | {r['diff_aup']:+.3f} | {r['diff_aur']:+.3f} | {r['wjac']:.3f} "
+                     f"| {r['euc']:.3f} |")
+    md_path = out / "vanishing.md"
+    md_path.write_text("\n".join(lines) + "\n")
+    return csv_path, md_path

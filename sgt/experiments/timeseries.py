@@ -1,0 +1,226 @@
+"""The time-series interpretability benchmark (Table 2) and the vanishing-saliency comparison (Fig. 6).
+
+For each (dataset, architecture, seed): train ordinarily ("Trad") and with saliency guided training
+("Sal"), both from the same seed, select each on a validation split carved from train; attribute the
+test set with six saliency methods (timeseries-benchmark.md §2.3, the probability of the true class
+as the target, as the authors' softmax models); score each map with the saliency-weighted AUP / AUR
+against the known box, and against the feature-permuted random baseline of the same model's maps.
+Every finished (dataset, architecture, seed) is cached as one JSON file, so a stopped run resumes.
+Models of one architecture are trained `group` at a time with `sgt.many.fit_many` (one vmapped
+program for the group).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from tqdm.auto import tqdm
+
+from sgt import many, models, train
+from sgt.data import timeseries as tsdata
+from sgt.data.base import validation_split
+from sgt.metrics import timeseries as tsmetrics
+from sgt.saliency import deeplift, deeplift_shap, gradient, gradient_shap, integrated_gradients, smoothgrad
+
+METHODS = ("Grad", "IG", "DeepLIFT", "GradSHAP", "DeepSHAP", "SmoothGrad")
+ARCHS = ("lstm", "lstm_cell_attention", "tcn", "transformer")
+REGIMES = {"Trad": "standard", "Sal": "sgt"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Training and evaluation settings; defaults follow the benchmark except where noted.
+
+    k, lam: saliency guided training's masked fraction and KL weight (chosen by the small search in
+    results/timeseries/README.md). The benchmark trains up to 500 epochs and keeps the best *test*
+    checkpoint; we keep the best *validation* checkpoint (10 % of train), stop a model at 99 %
+    validation accuracy or after `patience` epochs without improvement, and cap the epochs.
+    `gate`: (dataset, model, seed) triples enter the tables only if both regimes reach this test
+    accuracy (the benchmark's 90 % rule). `group`: models trained at once per architecture.
+    """
+
+    k: float = 0.5
+    lam: float = 1.0
+    epochs: int | None = None  # None: EPOCHS[arch]
+    patience: int | None = None  # None: a fifth of the epochs
+    batch_size: int = 50
+    lr: float = 1e-3
+    val_fraction: float = 0.1
+    stop_accuracy: float = 0.99
+    gate: float = 0.9
+    group: int = 30
+
+    def tag(self) -> str:
+        return f"k{self.k}_lam{self.lam}_e{self.epochs or 'auto'}_p{self.patience or 'auto'}"
+
+    def budget(self, arch: str) -> tuple[int, int]:
+        """(most epochs, patience) for `arch`."""
+        epochs = self.epochs or EPOCHS[arch]
+        return epochs, self.patience or max(3, epochs // 5)
+
+
+# Most epochs per architecture (the benchmark allows 500 with patience 200; we cannot afford that on
+# 2 CPU cores). The hidden-5 LSTMs are cheap and slow to leave chance level; the Transformer is costly.
+EPOCHS = {"lstm": 150, "lstm_cell_attention": 60, "tcn": 60, "transformer": 20}
+
+
+# --------------------------------------------------------------------------------------------
+# Saliency
+
+
+def attribution_methods(f: Callable, x: jax.Array, key: jax.Array, names: Sequence[str]) -> dict:
+    """The benchmark's six methods (§2.3) on classifier `f`, with its random baselines drawn from `key`.
+
+    IG and DeepLIFT: one U[0, 1) baseline per sample; GradientSHAP: 5 samples from a pool of
+    5·batch U[0, 1) baselines with input noise σ = 0.09; DeepLIFT-SHAP: every sample against all
+    pool baselines; SmoothGrad: Captum's NoiseTunnel defaults over |gradient| (5 samples, σ = 1.0
+    absolute). Grad is |gradient| (Captum's `Saliency`).
+    """
+    k_base, k_pool = jax.random.split(key)
+    base = jax.random.uniform(k_base, x.shape, x.dtype)
+    pool = jax.random.uniform(k_pool, (5 * x.shape[0], *x.shape[1:]), x.dtype)
+    abs_grad = lambda x, t, key=None: jnp.abs(gradient(f)(x, t))  # noqa: E731
+    build = {
+        "Grad": lambda: abs_grad,
+        "IG": lambda: integrated_gradients(f, baseline=base, steps=50),
+        "DeepLIFT": lambda: deeplift(f, baseline=base),
+        "GradSHAP": lambda: gradient_shap(f, baselines=pool, samples=5, sigma=0.09),
+        "DeepSHAP": lambda: deeplift_shap(f, baselines=pool, batch_size=10),
+        "SmoothGrad": lambda: smoothgrad(abs_grad, samples=5, sigma=1.0, relative=False),
+    }
+    return {name: build[name]() for name in names}
+
+
+def make_attribute(model, names: Sequence[str]):
+    """Jitted `attribute(params, batch_stats, x, y, key) -> {method: map}`, target = true-class probability."""
+
+    def attribute(params, batch_stats, x, y, key):
+        logits = train.classifier(model, params, batch_stats)
+        f = lambda x: jax.nn.softmax(logits(x), axis=-1)  # noqa: E731
+        keys = jax.random.split(key, len(names) + 1)
+        methods = attribution_methods(f, x, keys[-1], names)
+        return {name: methods[name](x, y, key=k) for name, k in zip(names, keys)}
+
+    return jax.jit(attribute)
+
+
+def score_maps(maps: dict[str, np.ndarray], truth: np.ndarray, rng: np.random.Generator) -> dict:
+    """AUP/AUR of each map, of the random baseline built from them, and the 2019 scores (WJac, Euc)."""
+    scores = {}
+    for name, sal in maps.items():
+        aup, aur = tsmetrics.aup_aur(sal, truth)
+        scores[name] = {"aup": float(aup), "aur": float(aur),
+                        "wjac": float(np.mean(tsmetrics.weighted_jaccard(sal, truth))),
+                        "euc": float(np.mean(tsmetrics.euclidean(sal, truth)))}
+    random = tsmetrics.random_baseline(list(maps.values()), rng)
+    aup, aur = tsmetrics.aup_aur(random, truth)
+    scores["Random"] = {"aup": float(aup), "aur": float(aur)}
+    return scores
+
+
+def time_profile(saliency: np.ndarray) -> list[float]:
+    """Mean rescaled saliency per time step (the LSTM's late-step bias shows here)."""
+    return [float(v) for v in tsmetrics.rescale(saliency).mean(axis=(0, 2))]
+
+
+# --------------------------------------------------------------------------------------------
+# Runs
+
+
+def load_dataset(name: str, seed: int):
+    """A benchmark (70) or vanishing-saliency (3) dataset by name."""
+    return tsdata.vanishing(name, seed=seed) if name in tsdata.VANISHING else tsdata.benchmark(name, seed=seed)
+
+
+def build_model(arch: str, dataset: str):
+    """The benchmark's model; on the vanishing-saliency sets the attention LSTM has r = 20 hops (2019 paper)."""
+    options = {"r": 20} if arch == "lstm_cell_attention" and dataset in tsdata.VANISHING else {}
+    return models.get(arch, num_classes=2, **options)
+
+
+def cache_path(out: Path, settings: Settings, dataset: str, arch: str, seed: int) -> Path:
+    return out / "cache" / settings.tag() / f"{dataset}__{arch}__seed{seed}.json"
+
+
+def run_group(arch: str, members: Sequence[tuple[str, int]], settings: Settings, methods: Sequence[str],
+              out: Path, progress: bool = True) -> list[dict]:
+    """Train, attribute and score every (dataset, seed) of `members` for `arch`; cache each record."""
+    model = build_model(arch, members[0][0])
+    tx = optax.adam(settings.lr)
+    sets = [load_dataset(d, s) for d, s in members]
+    splits = [validation_split(ds.x_train, ds.y_train, settings.val_fraction, s) for ds, (_, s) in zip(sets, members)]
+    stack = lambda i, j: np.stack([sp[i][j] for sp in splits])  # noqa: E731
+    seeds = [s for _, s in members]
+    records = [{"dataset": d, "arch": arch, "seed": s, "settings": dataclasses.asdict(settings), "regimes": {}}
+               for d, s in members]
+    attribute = make_attribute(model, methods)
+    accuracy = many.make_accuracy(model)
+    for regime, method in REGIMES.items():
+        start = time.time()
+        config = train.SGTConfig(k=settings.k, lam=settings.lam) if method == "sgt" else None
+        epochs, patience = settings.budget(arch)
+        fit = many.fit_many(model, tx, method=method, config=config, x_train=stack(0, 0), y_train=stack(0, 1),
+                            x_val=stack(1, 0), y_val=stack(1, 1), seeds=seeds, epochs=epochs,
+                            batch_size=settings.batch_size, patience=patience,
+                            stop_accuracy=settings.stop_accuracy, progress=progress, desc=f"{arch} {regime}")
+        x_test = np.stack([ds.x_test for ds in sets])
+        y_test = np.stack([ds.y_test for ds in sets])
+        test_acc = np.asarray(accuracy(fit.params, fit.batch_stats, x_test, y_test))
+        train_seconds = time.time() - start
+        for g, (ds, rec) in enumerate(zip(sets, records)):
+            params, batch_stats = fit.member(g)
+            key = jax.random.PRNGKey(rec["seed"])
+            maps = {k: np.asarray(v) for k, v in attribute(params, batch_stats, ds.x_test, ds.y_test, key).items()}
+            rng = np.random.default_rng([rec["seed"], list(REGIMES).index(regime), 7])
+            rec["regimes"][regime] = {
+                "test_accuracy": float(test_acc[g]), "val_accuracy": float(fit.val_accuracy[g]),
+                "epochs": int(fit.epochs[g]), "best_epoch": int(fit.best_epoch[g]),
+                "train_seconds_group": train_seconds,
+                "scores": score_maps(maps, ds.truth_test, rng),
+                "grad_time_profile": time_profile(maps["Grad"]) if "Grad" in maps else None,
+            }
+    for rec in records:
+        path = cache_path(out, settings, rec["dataset"], arch, rec["seed"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(rec))
+        tmp.replace(path)  # atomic: a stopped run never leaves a half-written record
+    return records
+
+
+def run(datasets: Sequence[str], archs: Sequence[str], seeds: Sequence[int], *, settings: Settings,
+        methods: Sequence[str] = METHODS, out: Path, progress: bool = True,
+        groups: dict[str, int] | None = None) -> list[dict]:
+    """Every (dataset, arch, seed), resuming from the cache in `out`; returns all records."""
+    for name in datasets:
+        _check_name(name)
+    for arch in archs:
+        if arch not in models.REGISTRY:
+            raise ValueError(f"models: unknown model {arch!r}; expected some of {ARCHS}")
+    for m in methods:
+        if m not in METHODS:
+            raise ValueError(f"methods: unknown method {m!r}; expected some of {METHODS}")
+    records = []
+    for arch in archs:
+        todo = [(d, s) for d in datasets for s in seeds if not cache_path(out, settings, d, arch, s).exists()]
+        done = [(d, s) for d in datasets for s in seeds if (d, s) not in todo]
+        records += [json.loads(cache_path(out, settings, d, arch, s).read_text()) for d, s in done]
+        size = (groups or {}).get(arch, settings.group)
+        chunks = [todo[i:i + size] for i in range(0, len(todo), size)]
+        for chunk in tqdm(chunks, desc=f"{arch}: groups of {size}", disable=not progress or not chunks):
+            records += run_group(arch, chunk, settings, methods, out, progress)
+    return records
+
+
+def _check_name(name: str) -> None:
+    if name not in tsdata.NAMES and name not in tsdata.VANISHING:
+        raise ValueError(f"datasets: unknown dataset {name!r}; expected <Type>_<Gen> with Type in "
+                         f"{tsdata.TYPES} and Gen in {tsdata.GENERATORS}, or one of {tsdata.VANISHING}")
