@@ -81,7 +81,8 @@ def add_reproduce_parser(commands) -> None:
         sub.add_argument("--patience", type=int, help="epochs without a validation gain before a model stops "
                                                       "(default: a fifth of the epochs)")
         sub.add_argument("--group", type=int, action="append", default=None, metavar="N",
-                         help="models trained at once (vmapped) per architecture (default: %d)" % defaults.group)
+                         help="models trained at once (vmapped) per architecture (default: "
+                              + ", ".join(f"{a} {g}" for a, g in ts.GROUPS.items()) + ")")
         sub.add_argument("--out", type=Path, default=Path(out))
         sub.add_argument("--no-progress", action="store_true")
 

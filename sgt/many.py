@@ -10,6 +10,7 @@ go on, so the result for model g does not depend on which other models share its
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import flax.linen as nn
@@ -50,12 +51,14 @@ def _check_stack(x_train, y_train, x_val, y_val, seeds, batch_size):
         raise ValueError(f"batch_size: expected 1..{x_train.shape[1]} (train samples per model), got {batch_size}")
 
 
+@functools.lru_cache(maxsize=16)
 def make_epoch(model: nn.Module, tx: optax.GradientTransformation, *, method: str,
                config: train.SGTConfig | None = None):
     """Jitted `epoch(states, active, x, y, order) -> (states, mean train metrics [G])`.
 
     `order` [G, steps, batch] holds each model's shuffled batch indices into its own x [G, N, ...];
-    models with `active` False keep their state unchanged.
+    models with `active` False keep their state unchanged. Cached per (model, tx, method, config),
+    so successive groups of the same shape reuse the compiled program.
     """
     step = jax.vmap(train.train_step(model, tx, method=method, config=config))
 
@@ -73,6 +76,7 @@ def make_epoch(model: nn.Module, tx: optax.GradientTransformation, *, method: st
     return jax.jit(epoch, donate_argnums=0)
 
 
+@functools.lru_cache(maxsize=16)
 def make_accuracy(model: nn.Module):
     """Jitted `accuracy(params, batch_stats, x [G, N, ...], y [G, N]) -> [G]` in inference mode."""
 
