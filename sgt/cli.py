@@ -105,7 +105,8 @@ def reproduce_command(args) -> int:
     minutes = (time.time() - start) / 60
     if args.experiment == "timeseries":
         rows = report.diff_table(records, args.methods, settings.gate)
-        paths = [*report.write_table(rows, args.out), report.plot_diffs(rows, args.out / "table2.png")]
+        paths = [*report.write_table(rows, args.out), report.plot_diffs(rows, args.out / "table2.png"),
+                 report.write_accuracy(records, settings.gate, args.out)]
         print((args.out / "table2.md").read_text())
     else:
         rows = report.vanishing_rows(records, args.methods)

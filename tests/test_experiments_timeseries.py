@@ -46,6 +46,9 @@ def test_tables_and_figures_are_written(tmp_path):
     assert "| TCN | Grad | +0.300 ± 0.000 | +0.400 ± 0.000 | +0.100 | +0.106 | +0.168 | +0.062 | 2 / 2 |" in text
     assert csv_path.read_text().count("\n") == 1 + 2 * 2
     assert report.plot_diffs(rows, tmp_path / "t.png").stat().st_size > 0
+    records.append(_record("B", 0, arch="tcn", acc=(0.95, 0.5)))
+    accuracy = report.write_accuracy(records, 0.9, tmp_path).read_text()
+    assert "| B |  | 0.95 / 0.50 (0/1) |" in accuracy and "| A | 1.00 / 1.00 (2/2) | 1.00 / 1.00 (2/2) |" in accuracy
     van = [_record(b, s, arch="lstm") | {"dataset": b} for b in ("BottomBox", "TopBox") for s in (0, 1)]
     vrows = report.vanishing_rows(van, ["Grad"])
     assert [r["dataset"] for r in vrows][::2] == ["TopBox", "BottomBox"]  # early → late

@@ -106,6 +106,30 @@ def write_table(rows: list[dict], out: Path, stem: str = "table2") -> tuple[Path
     return csv_path, md_path
 
 
+def write_accuracy(records: list[dict], gate: float, out: Path) -> Path:
+    """Markdown: per (dataset, arch), mean test accuracy of each regime and how many seeds pass the gate."""
+    archs = [a for a in ARCH_LABELS if any(r["arch"] == a for r in records)]
+    datasets = list(dict.fromkeys(r["dataset"] for r in records))
+    lines = ["| Dataset | " + " | ".join(f"{ARCH_LABELS[a]} Trad / Sal (in)" for a in archs) + " |",
+             "|---|" + "---|" * len(archs)]
+    for d in datasets:
+        cells = []
+        for a in archs:
+            recs = [r for r in records if r["dataset"] == d and r["arch"] == a]
+            if not recs:
+                cells.append("")
+                continue
+            acc = {g: np.mean([r["regimes"][g]["test_accuracy"] for r in recs]) for g in ("Trad", "Sal")}
+            n_in = sum(passes_gate(r, gate) for r in recs)
+            cells.append(f"{acc['Trad']:.2f} / {acc['Sal']:.2f} ({n_in}/{len(recs)})")
+        lines.append(f"| {d} | " + " | ".join(cells) + " |")
+    path = out / "accuracy.md"
+    out.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"Mean test accuracy over seeds; (in) = seeds where both regimes reach {gate:.0%} and enter "
+                    "Table 2.\n\n" + "\n".join(lines) + "\n")
+    return path
+
+
 def plot_diffs(rows: list[dict], path: Path) -> Path:
     """Grouped bars: Diff(AUP) and Diff(AUR) per architecture and method, Trad vs Sal."""
     archs = list(dict.fromkeys(r["arch"] for r in rows))
