@@ -131,7 +131,7 @@ def write_accuracy(records: list[dict], gate: float, out: Path) -> Path:
 
 
 def plot_diffs(rows: list[dict], path: Path) -> Path:
-    """Grouped bars: Diff(AUP) and Diff(AUR) per architecture and method, Trad vs Sal."""
+    """Grouped bars: Diff(AUP) and Diff(AUR) per architecture and method, Trad vs Sal (×: the paper's)."""
     archs = list(dict.fromkeys(r["arch"] for r in rows))
     methods = list(dict.fromkeys(r["method"] for r in rows))
     by = {(r["arch"], r["method"], r["regime"]): r for r in rows}
@@ -144,6 +144,9 @@ def plot_diffs(rows: list[dict], path: Path) -> Path:
                 vals = [by[(arch, m, regime)][f"diff_{metric}"] for m in methods]
                 errs = [by[(arch, m, regime)][f"diff_{metric}_se"] for m in methods]
                 ax.bar(xs + (j - 0.5) * 0.38, vals, 0.38, yerr=errs, color=color, label=regime)
+                paper = [by[(arch, m, regime)][f"paper_{metric}"] for m in methods]
+                ax.scatter(xs + (j - 0.5) * 0.38, paper, marker="x", color="k", s=18, zorder=3,
+                           label="paper" if j else None)
             ax.axhline(0, color="k", lw=0.6)
             ax.set_xticks(xs, methods, rotation=45, ha="right", fontsize=8)
             ax.set_title(f"{ARCH_LABELS[arch]}", fontsize=10)
