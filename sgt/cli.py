@@ -83,6 +83,9 @@ def add_reproduce_parser(commands) -> None:
         sub.add_argument("--group", type=int, action="append", default=None, metavar="N",
                          help="models trained at once (vmapped) per architecture (default: "
                               + ", ".join(f"{a} {g}" for a, g in ts.GROUPS.items()) + ")")
+        sub.add_argument("--saliency-batch", type=int, help="test samples attributed at once, random baselines "
+                                                            "drawn per batch (default: all for timeseries, 10 "
+                                                            "for vanishing)")
         sub.add_argument("--out", type=Path, default=Path(out))
         sub.add_argument("--no-progress", action="store_true")
 
@@ -92,6 +95,7 @@ def reproduce_command(args) -> int:
     from sgt.experiments import report, timeseries as ts
 
     settings = ts.Settings(k=args.k, lam=args.lam, epochs=args.epochs, patience=args.patience,
+                           saliency_batch=args.saliency_batch or (10 if args.experiment == "vanishing" else None),
                            **({"group": args.group[-1]} if args.group else {}))
     if args.experiment == "timeseries":
         names = []

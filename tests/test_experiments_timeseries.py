@@ -97,3 +97,24 @@ def test_bad_names_are_rejected(tmp_path, capsys):
     assert "datasets: unknown dataset 'Middle_Sine'" in capsys.readouterr().err
     with pytest.raises(ValueError, match="methods: unknown method 'LIME'"):
         ts.run(["Middle_Box"], ["tcn"], [0], settings=ts.Settings(), methods=["LIME"], out=tmp_path)
+
+
+def test_attribution_in_chunks():
+    """Deterministic maps do not depend on the chunking; chunk None is one call with the given key."""
+    w = jax.random.normal(jax.random.PRNGKey(0), (12, 2))
+    model_apply = lambda params, x: jnp.tanh(x.reshape(x.shape[0], -1) @ params)  # noqa: E731
+
+    def attribute(params, batch_stats, x, y, key):
+        f = lambda x: jax.nn.softmax(model_apply(params, x), -1)  # noqa: E731
+        methods = ts.attribution_methods(f, x, key, ("Grad", "DeepLIFT"))
+        return {n: m(x, y) for n, m in methods.items()}
+
+    x = jax.random.uniform(jax.random.PRNGKey(1), (7, 4, 3))
+    y = jnp.array([0, 1, 1, 0, 1, 0, 0])
+    key = jax.random.PRNGKey(5)
+    whole = ts.attribute_in_chunks(attribute, w, {}, x, y, key, None)
+    chunked = ts.attribute_in_chunks(attribute, w, {}, x, y, key, 3)
+    np.testing.assert_allclose(whole["Grad"], chunked["Grad"], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(whole["Grad"], np.asarray(attribute(w, {}, x, y, key)["Grad"]))
+    assert chunked["DeepLIFT"].shape == x.shape
+    assert not np.allclose(chunked["DeepLIFT"][3:], whole["DeepLIFT"][3:])  # later chunks: fresh baselines

@@ -47,7 +47,8 @@ class Settings:
     validation accuracy or after `patience` epochs without improvement, and cap the epochs.
     `gate`: (dataset, model, seed) triples enter the tables only if both regimes reach this test
     accuracy (the benchmark's 90 % rule). `group`: models trained at once per architecture (None:
-    GROUPS[arch]).
+    GROUPS[arch]). `saliency_batch`: test samples attributed at once, with fresh random baselines per
+    batch (None: the whole test set; the 100×100 vanishing sets need 10 to fit in memory).
     """
 
     k: float = 0.8
@@ -59,6 +60,7 @@ class Settings:
     val_fraction: float = 0.1
     stop_accuracy: float = 0.99
     gate: float = 0.9
+    saliency_batch: int | None = None
     group: int | None = None
 
     def tag(self) -> str:
@@ -117,6 +119,16 @@ def make_attribute(model, names: tuple[str, ...]):
         return {name: methods[name](x, y, key=k) for name, k in zip(names, keys)}
 
     return jax.jit(attribute)
+
+
+def attribute_in_chunks(attribute, params, batch_stats, x, y, key, chunk: int | None) -> dict[str, np.ndarray]:
+    """`attribute` over the test set `chunk` samples at a time (None: all at once), baselines drawn per
+    chunk from fold_in(key, i) as Captum draws them per batch; chunk i = 0 uses `key` itself."""
+    chunk = chunk or len(x)
+    parts = [attribute(params, batch_stats, x[i:i + chunk], y[i:i + chunk],
+                       key if i == 0 else jax.random.fold_in(key, i // chunk))
+             for i in range(0, len(x), chunk)]
+    return {name: np.concatenate([np.asarray(p[name]) for p in parts]) for name in parts[0]}
 
 
 def score_maps(maps: dict[str, np.ndarray], truth: np.ndarray, rng: np.random.Generator) -> dict:
@@ -191,7 +203,8 @@ def run_group(arch: str, members: Sequence[tuple[str, int]], settings: Settings,
         for g, (ds, rec) in enumerate(zip(sets, records)):
             params, batch_stats = fit.member(g)
             key = jax.random.PRNGKey(rec["seed"])
-            maps = {k: np.asarray(v) for k, v in attribute(params, batch_stats, ds.x_test, ds.y_test, key).items()}
+            maps = attribute_in_chunks(attribute, params, batch_stats, ds.x_test, ds.y_test, key,
+                                       settings.saliency_batch)
             rng = np.random.default_rng([rec["seed"], list(REGIMES).index(regime), 7])
             rec["regimes"][regime] = {
                 "test_accuracy": float(test_acc[g]), "val_accuracy": float(fit.val_accuracy[g]),
