@@ -87,6 +87,8 @@ def add_reproduce_parser(commands) -> None:
                                                             "drawn per batch (default: all for timeseries, 10 "
                                                             "for vanishing)")
         sub.add_argument("--out", type=Path, default=Path(out))
+        sub.add_argument("--report-only", action="store_true",
+                         help="write the tables and figures from the cached runs only; train nothing")
         sub.add_argument("--no-progress", action="store_true")
 
 
@@ -105,7 +107,7 @@ def reproduce_command(args) -> int:
         names = list(tsdata.VANISHING)
     start = time.time()
     records = ts.run(names, args.models, args.seeds, settings=settings, methods=args.methods, out=args.out,
-                     progress=not args.no_progress)
+                     progress=not args.no_progress, train_missing=not args.report_only)
     minutes = (time.time() - start) / 60
     if args.experiment == "timeseries":
         rows = report.diff_table(records, args.methods, settings.gate)

@@ -90,6 +90,9 @@ def test_reproduce_caches_and_resumes(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(ts, "run_group", no_training)
     assert cli.main(argv) == 0
     assert "1 runs" in capsys.readouterr().out
+    more_seeds = [*argv[:argv.index("--seeds") + 1], "0", "1", *argv[argv.index("--seeds") + 2:]]
+    assert cli.main([*more_seeds, "--report-only"]) == 0  # seed 1 is not cached: reported without it
+    assert "1 runs" in capsys.readouterr().out
 
 
 def test_bad_names_are_rejected(tmp_path, capsys):

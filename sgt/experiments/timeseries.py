@@ -223,8 +223,9 @@ def run_group(arch: str, members: Sequence[tuple[str, int]], settings: Settings,
 
 
 def run(datasets: Sequence[str], archs: Sequence[str], seeds: Sequence[int], *, settings: Settings,
-        methods: Sequence[str] = METHODS, out: Path, progress: bool = True) -> list[dict]:
-    """Every (dataset, arch, seed), resuming from the cache in `out`; returns all records."""
+        methods: Sequence[str] = METHODS, out: Path, progress: bool = True, train_missing: bool = True) -> list[dict]:
+    """Every (dataset, arch, seed), resuming from the cache in `out`; returns all records.
+    With `train_missing=False` only the cached records are returned (nothing is trained)."""
     for name in datasets:
         _check_name(name)
     for arch in archs:
@@ -239,7 +240,7 @@ def run(datasets: Sequence[str], archs: Sequence[str], seeds: Sequence[int], *, 
         done = [(d, s) for d in datasets for s in seeds if (d, s) not in todo]
         records += [json.loads(cache_path(out, settings, d, arch, s).read_text()) for d, s in done]
         size = settings.group or GROUPS[arch]
-        chunks = [todo[i:i + size] for i in range(0, len(todo), size)]
+        chunks = [todo[i:i + size] for i in range(0, len(todo), size)] if train_missing else []
         for chunk in tqdm(chunks, desc=f"{arch}: groups of {size}", disable=not progress or not chunks):
             records += run_group(arch, chunk, settings, methods, out, progress)
     return records
