@@ -80,7 +80,7 @@ def add_reproduce_parser(commands) -> None:
                          % ", ".join(f"{a} {e}" for a, e in ts.EPOCHS.items()))
         sub.add_argument("--patience", type=int, help="epochs without a validation gain before a model stops "
                                                       "(default: a fifth of the epochs)")
-        sub.add_argument("--group", type=int, action="append", default=None, metavar="N",
+        sub.add_argument("--group", type=int, metavar="N",
                          help="models trained at once (vmapped) per architecture (default: "
                               + ", ".join(f"{a} {g}" for a, g in ts.GROUPS.items()) + ")")
         sub.add_argument("--saliency-batch", type=int, help="test samples attributed at once, random baselines "
@@ -97,8 +97,8 @@ def reproduce_command(args) -> int:
     from sgt.experiments import report, timeseries as ts
 
     settings = ts.Settings(k=args.k, lam=args.lam, epochs=args.epochs, patience=args.patience,
-                           saliency_batch=args.saliency_batch or (10 if args.experiment == "vanishing" else None),
-                           **({"group": args.group[-1]} if args.group else {}))
+                           group=args.group,
+                           saliency_batch=args.saliency_batch or (10 if args.experiment == "vanishing" else None))
     if args.experiment == "timeseries":
         names = []
         for d in args.datasets:
@@ -116,7 +116,8 @@ def reproduce_command(args) -> int:
         print((args.out / "table2.md").read_text())
     else:
         rows = report.vanishing_rows(records, args.methods)
-        paths = [*report.write_vanishing(rows, args.out), report.plot_vanishing(rows, records, args.out / "vanishing.png")]
+        paths = [*report.write_vanishing(rows, args.out),
+                 report.plot_vanishing(rows, records, args.out / "vanishing.png")]
         print((args.out / "vanishing.md").read_text())
     print(f"{len(records)} runs ({minutes:.1f} min this call); wrote " + ", ".join(map(str, paths)))
     return 0

@@ -20,7 +20,7 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from sgt import train
+from sgt import loop, train
 
 
 @dataclasses.dataclass
@@ -93,7 +93,7 @@ def fit_many(model: nn.Module, tx: optax.GradientTransformation, *, method: str,
              progress: bool = True, desc: str = "") -> ManyResult:
     """Train G = len(seeds) models, model g on (x_train[g], y_train[g]) from seed g, all at once.
 
-    Each epoch, model g's train set is shuffled from (seeds[g], epoch) and cut into full batches
+    Each epoch, model g's train set is shuffled from (seeds[g], epoch) (`loop.epoch_order`) and cut into full batches
     (the remainder is dropped). After each epoch the validation accuracy selects model g's best
     parameters (first epoch with the highest accuracy); model g stops when its validation accuracy
     reaches `stop_accuracy` or has not improved for `patience` epochs; all stop after `epochs`.
@@ -116,8 +116,8 @@ def fit_many(model: nn.Module, tx: optax.GradientTransformation, *, method: str,
     active = np.ones(g, bool)
     bar = tqdm(range(epochs), desc=desc or method, disable=not progress, leave=False)
     for epoch in bar:
-        order = np.stack([np.random.default_rng([int(s), epoch]).permutation(n)[:steps * batch_size]
-                          .reshape(steps, batch_size) for s in seeds])
+        order = np.stack([loop.epoch_order(n, int(s), epoch)[:steps * batch_size].reshape(steps, batch_size)
+                          for s in seeds])
         states, _ = epoch_fn(states, jnp.asarray(active), x_dev, y_dev, jnp.asarray(order))
         trained += active
         acc = np.asarray(accuracy(states.params, states.batch_stats, xv_dev, yv_dev))

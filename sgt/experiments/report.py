@@ -196,7 +196,8 @@ def plot_vanishing(rows: list[dict], records: list[dict], path: Path, method: st
             for regime, color in (("Trad", "tab:gray"), ("Sal", "tab:green")):
                 sel = [r for r in rows if r["arch"] == arch and r["method"] == method and r["regime"] == regime]
                 sel.sort(key=lambda r: _box_order(r["dataset"]))
-                ax.errorbar([r["dataset"] for r in sel], [r[metric] for r in sel], yerr=[r[f"{metric}_se"] for r in sel],
+                ax.errorbar([r["dataset"] for r in sel], [r[metric] for r in sel],
+                            yerr=[r[f"{metric}_se"] for r in sel],
                             marker="o", color=color, label=regime, capsize=3)
             ax.set_ylabel(f"{metric.upper()} ({method})")
             ax.set_title(ARCH_LABELS.get(arch, arch), fontsize=10)

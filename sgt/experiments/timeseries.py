@@ -25,7 +25,7 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from sgt import many, models, train
+from sgt import data, many, models, train
 from sgt.data import timeseries as tsdata
 from sgt.data.base import validation_split
 from sgt.metrics import timeseries as tsmetrics
@@ -154,11 +154,6 @@ def time_profile(saliency: np.ndarray) -> list[float]:
 # Runs
 
 
-def load_dataset(name: str, seed: int):
-    """A benchmark (70) or vanishing-saliency (3) dataset by name."""
-    return tsdata.vanishing(name, seed=seed) if name in tsdata.VANISHING else tsdata.benchmark(name, seed=seed)
-
-
 def build_model(arch: str, dataset: str):
     """The benchmark's model; on the vanishing-saliency sets the attention LSTM has r = 20 hops (2019 paper)."""
     options = {"r": 20} if arch == "lstm_cell_attention" and dataset in tsdata.VANISHING else {}
@@ -180,7 +175,7 @@ def run_group(arch: str, members: Sequence[tuple[str, int]], settings: Settings,
     """Train, attribute and score every (dataset, seed) of `members` for `arch`; cache each record."""
     model = build_model(arch, members[0][0])
     tx = adam(settings.lr)
-    sets = [load_dataset(d, s) for d, s in members]
+    sets = [data.load(d, seed=s) for d, s in members]
     splits = [validation_split(ds.x_train, ds.y_train, settings.val_fraction, s) for ds, (_, s) in zip(sets, members)]
     stack = lambda i, j: np.stack([sp[i][j] for sp in splits])  # noqa: E731
     seeds = [s for _, s in members]
@@ -188,10 +183,10 @@ def run_group(arch: str, members: Sequence[tuple[str, int]], settings: Settings,
                for d, s in members]
     attribute = make_attribute(model, tuple(methods))
     accuracy = many.make_accuracy(model)
+    epochs, patience = settings.budget(arch)
     for regime, method in REGIMES.items():
         start = time.time()
         config = train.SGTConfig(k=settings.k, lam=settings.lam) if method == "sgt" else None
-        epochs, patience = settings.budget(arch)
         fit = many.fit_many(model, tx, method=method, config=config, x_train=stack(0, 0), y_train=stack(0, 1),
                             x_val=stack(1, 0), y_val=stack(1, 1), seeds=seeds, epochs=epochs,
                             batch_size=settings.batch_size, patience=patience,
