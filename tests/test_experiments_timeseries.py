@@ -93,6 +93,8 @@ def test_reproduce_caches_and_resumes(tmp_path, monkeypatch, capsys):
     more_seeds = [*argv[:argv.index("--seeds") + 1], "0", "1", *argv[argv.index("--seeds") + 2:]]
     assert cli.main([*more_seeds, "--report-only"]) == 0  # seed 1 is not cached: reported without it
     assert "1 runs" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="trained again"):  # a method the cached record lacks: rerun it
+        cli.main([*argv[:argv.index("IG") + 1], "SmoothGrad", *argv[argv.index("IG") + 1:]])
 
 
 def test_bad_names_are_rejected(tmp_path, capsys):

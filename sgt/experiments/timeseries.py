@@ -231,14 +231,23 @@ def run(datasets: Sequence[str], archs: Sequence[str], seeds: Sequence[int], *, 
             raise ValueError(f"methods: unknown method {m!r}; expected some of {METHODS}")
     records = []
     for arch in archs:
-        todo = [(d, s) for d in datasets for s in seeds if not cache_path(out, settings, d, arch, s).exists()]
-        done = [(d, s) for d in datasets for s in seeds if (d, s) not in todo]
-        records += [json.loads(cache_path(out, settings, d, arch, s).read_text()) for d, s in done]
+        cached = {(d, s): _cached(cache_path(out, settings, d, arch, s), methods) for d in datasets for s in seeds}
+        todo = [key for key, rec in cached.items() if rec is None]
+        records += [rec for rec in cached.values() if rec is not None]
         size = settings.group or GROUPS[arch]
         chunks = [todo[i:i + size] for i in range(0, len(todo), size)] if train_missing else []
         for chunk in tqdm(chunks, desc=f"{arch}: groups of {size}", disable=not progress or not chunks):
             records += run_group(arch, chunk, settings, methods, out, progress)
     return records
+
+
+def _cached(path: Path, methods: Sequence[str]) -> dict | None:
+    """The record at `path` if it scores every one of `methods` in both regimes, else None (to be rerun)."""
+    if not path.exists():
+        return None
+    rec = json.loads(path.read_text())
+    complete = all(m in regime["scores"] for regime in rec["regimes"].values() for m in methods)
+    return rec if complete else None
 
 
 def _check_name(name: str) -> None:
