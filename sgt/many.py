@@ -93,9 +93,9 @@ def fit_many(model: nn.Module, tx: optax.GradientTransformation, *, method: str,
              progress: bool = True, desc: str = "") -> ManyResult:
     """Train G = len(seeds) models, model g on (x_train[g], y_train[g]) from seed g, all at once.
 
-    Each epoch, model g's train set is shuffled from (seeds[g], epoch) (`loop.epoch_order`) and cut into full batches
-    (the remainder is dropped). After each epoch the validation accuracy selects model g's best
-    parameters (first epoch with the highest accuracy); model g stops when its validation accuracy
+    Each epoch, model g's train set is shuffled from (seeds[g], epoch) (`loop.epoch_order`) and cut into
+    full batches (the remainder is dropped). After each epoch the validation accuracy selects model g's
+    best parameters (first epoch with the highest accuracy); model g stops when its validation accuracy
     reaches `stop_accuracy` or has not improved for `patience` epochs; all stop after `epochs`.
     """
     x_train, y_train = np.asarray(x_train), np.asarray(y_train)

@@ -6,14 +6,13 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-# PyTorch's default initialisation of Conv2d and Linear, which the authors' network trained with:
-# weights and biases U(±1/√fan_in) (Flax's default is lecun_normal weights, √3 times larger, and zero biases).
-_torch_kernel = nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform")
 
-
-def _torch_bias(fan_in: int):
+def _torch_init(fan_in: int) -> dict:
+    """PyTorch's default for Conv2d and Linear, which the authors' network trained with: weights and
+    biases U(±1/√fan_in). (Flax's default: lecun_normal weights, √3 times wider, and zero biases.)"""
     bound = fan_in ** -0.5
-    return lambda key, shape, dtype=jnp.float32: jax.random.uniform(key, shape, dtype, -bound, bound)
+    uniform = lambda key, shape, dtype=jnp.float32: jax.random.uniform(key, shape, dtype, -bound, bound)  # noqa: E731
+    return dict(kernel_init=uniform, bias_init=uniform)
 
 
 class MnistCNN(nn.Module):
@@ -30,14 +29,14 @@ class MnistCNN(nn.Module):
     @nn.compact
     def __call__(self, x, train: bool = False):
         x = jnp.asarray(x, self.dtype)
-        x = nn.relu(nn.Conv(32, (3, 3), padding="VALID", dtype=self.dtype,
-                            kernel_init=_torch_kernel, bias_init=_torch_bias(9))(x))
-        x = nn.relu(nn.Conv(64, (3, 3), padding="VALID", dtype=self.dtype,
-                            kernel_init=_torch_kernel, bias_init=_torch_bias(9 * 32))(x))
+        conv = lambda n, x: nn.Conv(n, (3, 3), padding="VALID", dtype=self.dtype,  # noqa: E731
+                                    **_torch_init(9 * x.shape[-1]))(x)
+        dense = lambda n, x: nn.Dense(n, dtype=self.dtype, **_torch_init(x.shape[-1]))(x)  # noqa: E731
+        x = nn.relu(conv(32, x))
+        x = nn.relu(conv(64, x))
         x = nn.max_pool(x, (2, 2), strides=(2, 2))
         x = nn.Dropout(0.25, deterministic=not train)(x)
         x = x.reshape(x.shape[0], -1)
-        x = nn.relu(nn.Dense(128, dtype=self.dtype, kernel_init=_torch_kernel, bias_init=_torch_bias(9216))(x))
+        x = nn.relu(dense(128, x))
         x = nn.Dropout(0.5, deterministic=not train)(x)
-        logits = nn.Dense(self.num_classes, dtype=self.dtype, kernel_init=_torch_kernel, bias_init=_torch_bias(128))(x)
-        return logits.astype(jnp.float32)
+        return dense(self.num_classes, x).astype(jnp.float32)
