@@ -10,19 +10,22 @@ For every model (default: mnist_cnn and resnet18) the Flax model and its PyTorch
 (`benchmarks/peers.py`, weights copied from the Flax variables) attribute one fixed random batch
 to random target classes with each method, ours (jitted) and Captum's:
 
-    saliency              ours: gradient(f)
-                          Captum: Saliency(abs=False)
-    input_x_gradient      ours: input_x_gradient(f)
-                          Captum: InputXGradient
-    integrated_gradients  ours: integrated_gradients(f, baseline=0, steps, method="gausslegendre", batch_size)
-                          Captum: IntegratedGradients(n_steps, method="gausslegendre", internal_batch_size)
-    smoothgrad            ours: smoothgrad(gradient(f), samples, sigma, relative=False, batch_size)
-                          Captum: NoiseTunnel(Saliency), nt_type="smoothgrad", nt_samples, stdevs=sigma,
-                                  nt_samples_batch_size, abs=False
-    gradient_shap         ours: gradient_shap(f, baselines, samples, batch_size)
-                          Captum: GradientShap(n_samples, stdevs=0)
-    deeplift              ours: deeplift(f, baseline=0)
-                          Captum: DeepLift (the peers use nn.ReLU / nn.MaxPool2d modules, which it hooks)
+    Grad        ours: build("Grad", f)                       Captum: Saliency(abs=False)
+    InputXGrad  ours: build("InputXGrad", f)                 Captum: InputXGradient
+    IG          ours: build("IG", f, baseline=0, steps, method="gausslegendre", batch_size)
+                Captum: IntegratedGradients(n_steps, method="gausslegendre", internal_batch_size)
+    SmoothGrad  ours: build("SmoothGrad", f, samples, sigma, relative=False, batch_size)
+                Captum: NoiseTunnel(Saliency), nt_type="smoothgrad", nt_samples, stdevs=sigma,
+                        nt_samples_batch_size, abs=False
+    GradSHAP    ours: build("GradSHAP", f, baselines, samples, batch_size)
+                Captum: GradientShap(n_samples, stdevs=0)
+    DeepLIFT    ours: build("DeepLIFT", f, baseline=0)
+                Captum: DeepLift (the peers use nn.ReLU / nn.MaxPool2d modules, which it hooks)
+    DeepSHAP    ours: build("DeepSHAP", f, baselines)     Captum: DeepLiftShap
+    GuidedBP    ours: build("GuidedBP", f)                 Captum: GuidedBackprop
+
+The method list is `sgt.saliency.REGISTRY` (less `NOT_TIMED`): a method registered there is timed
+too, on our side only where Captum has no counterpart here.
 
 The memory knob: `--chunk` images go through the network at once in the sample-expanding methods
 (IG, SmoothGrad, GradientSHAP). That is `chunk // batch` path points or noise samples per chunk for
@@ -42,7 +45,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib
 import json
 import statistics
 import sys
@@ -78,9 +80,8 @@ DEFAULT_OUT_DIR = REPO_ROOT / "benchmarks" / "results"
 QUICK_BATCH, QUICK_STEPS, QUICK_CHUNK = 4, 4, 8
 DEFAULT_CHUNK = 320  # images per network pass: 5 path points / samples at batch 64
 
-# Captum on one H200, ResNet-18 (CIFAR) at batch 64 (issue 3); IG, GradientSHAP, SmoothGrad with 50 steps/samples.
-GPU_REFERENCE_MS = {"saliency": 7.5, "integrated_gradients": 131.6, "gradient_shap": 107.9, "smoothgrad": 109.1}
-GPU_REFERENCE_JAX_IG_MS = 35.6  # a first jitted JAX IG there
+# Reference timings measured elsewhere (a GPU), quoted in the report as context, with their source.
+REFERENCE = json.loads((BENCH_DIR / "reference_timings.json").read_text())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,39 +98,17 @@ MODELS: dict[str, ModelSpec] = {
 
 
 # --------------------------------------------------------------------------------------------
-# Our methods, imported defensively: they are exported from sgt.saliency as they land.
+# The methods: ours from the registry, Captum's counterpart where there is one.
 # --------------------------------------------------------------------------------------------
 
-
-def find_method(name: str, module: str) -> tuple[Callable | None, str]:
-    """`sgt.saliency.<name>`, else `sgt.saliency.<module>.<name>` (written but not exported yet), else None.
-
-    Returns the function (or None) and where it came from (or why it is missing).
-    """
-    fn = getattr(sgt.saliency, name, None)
-    if fn is not None:
-        return fn, f"sgt.saliency.{name}"
-    try:
-        fn = getattr(importlib.import_module(f"sgt.saliency.{module}"), name, None)
-    except Exception as e:  # noqa: BLE001 - a module being written may fail to import in any way
-        return None, f"sgt.saliency.{module} does not import ({type(e).__name__}: {e})"
-    if fn is None:
-        return None, f"neither sgt.saliency.{name} nor sgt.saliency.{module}.{name} exists"
-    return fn, f"sgt.saliency.{module}.{name} (not exported from sgt.saliency yet)"
+NOT_TIMED = {"Occlusion": "needs a window per input shape"}
 
 
-OURS = {  # method id -> (function name, module it is written in)
-    "saliency": ("gradient", "gradient"),
-    "input_x_gradient": ("input_x_gradient", "basic"),
-    "integrated_gradients": ("integrated_gradients", "integrated"),
-    "smoothgrad": ("smoothgrad", "smoothing"),
-    "gradient_shap": ("gradient_shap", "shap"),
-    "deeplift": ("deeplift", "deeplift"),
-}
-METHODS = tuple(OURS)
-EXPANDING = ("integrated_gradients", "smoothgrad", "gradient_shap")  # the ones --chunk applies to
-STOCHASTIC = ("smoothgrad", "gradient_shap")
-COMPLETE = ("integrated_gradients", "deeplift")  # attributions should sum to f(x) − f(baseline)
+def benchmark_methods() -> tuple[str, ...]:
+    """Every registered saliency method the benchmark can call with its context alone."""
+    return tuple(name for name in sgt.saliency.names() if name not in NOT_TIMED)
+
+
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,7 +121,16 @@ class Setting:
     chunk_points: int | None  # path points / samples per chunk; None: all at once
 
 
-def ours_attribution(method: str, fns: dict[str, Callable], model, s: Setting) -> Callable:
+def method_options(method: str, s: "Setting") -> dict[str, Any]:
+    """The options our side gets beyond the shared context (matching Captum's settings)."""
+    return {
+        "IG": dict(steps=s.steps, method="gausslegendre", batch_size=s.chunk_points),
+        "SmoothGrad": dict(samples=s.samples, sigma=s.sigma, relative=False, batch_size=s.chunk_points),
+        "GradSHAP": dict(samples=s.samples, batch_size=s.chunk_points),
+    }.get(method, {})
+
+
+def ours_attribution(method: str, model, s: Setting) -> Callable:
     """A function (variables, x, target, key, baseline, baselines) -> attributions, to be jitted.
 
     Variables and baselines are arguments, not constants baked into the compiled program.
@@ -151,46 +139,31 @@ def ours_attribution(method: str, fns: dict[str, Callable], model, s: Setting) -
         def f(z):
             return model.apply(variables, z, train=False)
 
-        if method == "saliency":
-            attr = fns["saliency"](f)
-        elif method == "input_x_gradient":
-            attr = fns["input_x_gradient"](f)
-        elif method == "integrated_gradients":
-            attr = fns["integrated_gradients"](f, baseline=baseline, steps=s.steps, method="gausslegendre",
-                                               batch_size=s.chunk_points)
-        elif method == "smoothgrad":
-            attr = fns["smoothgrad"](fns["saliency"](f), samples=s.samples, sigma=s.sigma, relative=False,
-                                     batch_size=s.chunk_points)
-        elif method == "gradient_shap":
-            attr = fns["gradient_shap"](f, baselines=baselines, samples=s.samples, batch_size=s.chunk_points)
-        elif method == "deeplift":
-            attr = fns["deeplift"](f, baseline=baseline)
-        else:
-            raise ValueError(method)
+        attr = sgt.saliency.build(method, f, baseline=baseline, baselines=baselines, **method_options(method, s))
         return attr(x, target, key=key)
 
     return attribute
 
 
 def captum_attribution(method: str, net, s: Setting, batch: int) -> Callable:
-    """A function (x, target, baseline, baselines) -> attributions (NCHW tensors) with Captum."""
+    """A function (x, target, baseline, baselines) -> attributions (NCHW tensors) with Captum, or None."""
     chunk_images = None if s.chunk_points is None else s.chunk_points * batch
-    if method == "saliency":
+    if method == "Grad":
         sal = captum_attr.Saliency(net)
         return lambda x, t, b, bs: sal.attribute(x, target=t, abs=False)
-    if method == "input_x_gradient":
+    if method == "InputXGrad":
         ixg = captum_attr.InputXGradient(net)
         return lambda x, t, b, bs: ixg.attribute(x, target=t)
-    if method == "integrated_gradients":
+    if method == "IG":
         ig = captum_attr.IntegratedGradients(net)
         return lambda x, t, b, bs: ig.attribute(x, baselines=b, target=t, n_steps=s.steps, method="gausslegendre",
                                                 internal_batch_size=chunk_images)
-    if method == "smoothgrad":
+    if method == "SmoothGrad":
         nt = captum_attr.NoiseTunnel(captum_attr.Saliency(net))
         return lambda x, t, b, bs: nt.attribute(x, nt_type="smoothgrad", nt_samples=s.samples,
                                                 nt_samples_batch_size=s.chunk_points, stdevs=s.sigma,
                                                 target=t, abs=False)
-    if method == "gradient_shap":
+    if method == "GradSHAP":
         gs = captum_attr.GradientShap(net)
 
         def gradient_shap(x, t, b, bs):
@@ -204,23 +177,29 @@ def captum_attribution(method: str, net, s: Setting, batch: int) -> Callable:
             return total / s.samples
 
         return gradient_shap
-    if method == "deeplift":
+    if method == "DeepLIFT":
         dl = captum_attr.DeepLift(net)
         return lambda x, t, b, bs: dl.attribute(x, baselines=b, target=t)
-    raise ValueError(method)
+    if method == "DeepSHAP":
+        dls = captum_attr.DeepLiftShap(net)
+        return lambda x, t, b, bs: dls.attribute(x, baselines=bs, target=t)
+    if method == "GuidedBP":
+        gbp = captum_attr.GuidedBackprop(net)
+        return lambda x, t, b, bs: gbp.attribute(x, target=t)
+    return None  # no Captum counterpart: ours is timed alone
 
 
 def method_settings_text(method: str, s: Setting, batch: int) -> str:
     chunk = ("all at once" if s.chunk_points is None
              else f"chunks of {s.chunk_points} × {batch} = {s.chunk_points * batch} images")
     return {
-        "saliency": "signed gradient",
-        "input_x_gradient": "",
-        "integrated_gradients": f"{s.steps} steps, Gauss–Legendre, zero baseline; {chunk}",
-        "smoothgrad": f"{s.samples} samples, σ = {s.sigma:g} (absolute); {chunk}",
-        "gradient_shap": f"{s.samples} samples, stdevs 0; {chunk}",
-        "deeplift": "Rescale rule, zero baseline",
-    }[method]
+        "Grad": "signed gradient",
+        "IG": f"{s.steps} steps, Gauss–Legendre, zero baseline; {chunk}",
+        "SmoothGrad": f"{s.samples} samples, σ = {s.sigma:g} (absolute); {chunk}",
+        "GradSHAP": f"{s.samples} samples, stdevs 0; {chunk}",
+        "DeepLIFT": "Rescale rule, zero baseline",
+        "DeepSHAP": "Rescale rule, every baseline of the pool",
+    }.get(method, "")
 
 
 # --------------------------------------------------------------------------------------------
@@ -233,9 +212,10 @@ def summarize(times_s: list[float]) -> dict[str, Any]:
     return {"median_ms": statistics.median(ms), "min_ms": min(ms), "max_ms": max(ms), "times_ms": ms}
 
 
-def bench_method(method: str, ours_call: Callable[[], Any], captum_call: Callable[[], Any], *, warmup: int,
-                 repeats: int, sync_torch: Callable[[], None]) -> tuple[dict[str, Any], Any, Any]:
-    """Time one method both ways; returns the record and the warm-up outputs of ours and Captum's."""
+def bench_method(method: str, ours_call: Callable[[], Any], captum_call: Callable[[], Any] | None, *,
+                 warmup: int, repeats: int, sync_torch: Callable[[], None]) -> tuple[dict[str, Any], Any, Any]:
+    """Time one method both ways (ours alone when `captum_call` is None); returns the record and the
+    warm-up outputs of ours and Captum's (None without Captum)."""
     def run_ours():
         return jax.block_until_ready(ours_call())
 
@@ -244,8 +224,10 @@ def bench_method(method: str, ours_call: Callable[[], Any], captum_call: Callabl
         sync_torch()
         return out
 
-    record: dict[str, Any] = {"ours": {}, "captum": {}}
-    for side, run in (("ours", run_ours), ("captum", run_captum)):
+    sides = (("ours", run_ours),) + ((("captum", run_captum),) if captum_call is not None else ())
+    record: dict[str, Any] = {side: {} for side, _ in sides}
+    captum_out = None
+    for side, run in sides:
         t0 = time.perf_counter()
         out = run()
         record[side]["first_call_s"] = time.perf_counter() - t0
@@ -256,16 +238,17 @@ def bench_method(method: str, ours_call: Callable[[], Any], captum_call: Callabl
         else:
             captum_out = out.detach().cpu().numpy().transpose(0, 2, 3, 1)  # NCHW -> NHWC
         del out
-    times: dict[str, list[float]] = {"ours": [], "captum": []}
+    times: dict[str, list[float]] = {side: [] for side, _ in sides}
     for _ in range(repeats):
-        for side, run in (("ours", run_ours), ("captum", run_captum)):
+        for side, run in sides:
             t0 = time.perf_counter()
             out = run()
             times[side].append(time.perf_counter() - t0)
             del out
     for side in times:
         record[side].update(summarize(times[side]))
-    record["ratio_ours_over_captum"] = record["ours"]["median_ms"] / record["captum"]["median_ms"]
+    record["ratio_ours_over_captum"] = (record["ours"]["median_ms"] / record["captum"]["median_ms"]
+                                        if captum_call is not None else None)
     return record, ours_out, captum_out
 
 
@@ -297,7 +280,7 @@ def completeness_error(attributions: np.ndarray, gain: np.ndarray) -> float:
     return float(np.abs(sums - gain).max() / max(np.abs(gain).max(), 1e-30))
 
 
-def bench_model(name: str, args, fns: dict[str, Callable], sources: dict[str, str], torch_device) -> dict[str, Any]:
+def bench_model(name: str, args, torch_device) -> dict[str, Any]:
     spec = MODELS[name]
     batch = batch_for(args, name)
     chunk_images = chunk_for(args, name)
@@ -339,18 +322,15 @@ def bench_model(name: str, args, fns: dict[str, Callable], sources: dict[str, st
     gain = logits[np.arange(batch), target] - logits[batch + np.arange(batch), target]
 
     for method in args.methods:
-        if fns.get(method) is None or (method == "smoothgrad" and fns.get("saliency") is None):
-            print(f"  [skip] {method}: {sources[method]}", flush=True)
-            res["methods"][method] = {"skipped": sources[method]}
-            continue
-        entry: dict[str, Any] = {"settings": method_settings_text(method, s, batch), "ours_source": sources[method]}
+        entry: dict[str, Any] = {"settings": method_settings_text(method, s, batch)}
         try:
             t0 = time.perf_counter()
-            compiled = jax.jit(ours_attribution(method, fns, model, s)).lower(*jax_args).compile()
+            compiled = jax.jit(ours_attribution(method, model, s)).lower(*jax_args).compile()
             entry["ours_compile_s"] = time.perf_counter() - t0
             theirs = captum_attribution(method, net, s, batch)
             record, ours_out, captum_out = bench_method(
-                method, lambda: compiled(*jax_args), lambda: theirs(t_x, t_target, t_baseline, t_baselines),
+                method, lambda: compiled(*jax_args),
+                None if theirs is None else (lambda: theirs(t_x, t_target, t_baseline, t_baselines)),
                 warmup=args.warmup, repeats=args.repeats, sync_torch=sync_torch)
         except Exception as e:  # noqa: BLE001 - one failing method should not lose the others' numbers
             print(f"  [error] {method}: {type(e).__name__}: {e}", flush=True)
@@ -358,22 +338,25 @@ def bench_model(name: str, args, fns: dict[str, Callable], sources: dict[str, st
             res["methods"][method] = entry
             continue
         entry.update(record)
-        if method in STOCHASTIC:
-            entry["agreement"] = None  # different random draws: not comparable sample by sample
+        info = sgt.saliency.get(method)
+        if info.random or captum_out is None:
+            entry["agreement"] = None  # different random draws, or nothing to compare with
         else:
             entry["agreement"] = agreement(ours_out, captum_out)
-        if method in COMPLETE:
+        if info.complete and method != "DeepSHAP":  # DeepSHAP sums to f(x) − mean f(pool), not to `gain`
             entry["completeness_error"] = {"ours": completeness_error(ours_out, gain),
-                                           "captum": completeness_error(captum_out, gain)}
+                                           "captum": None if captum_out is None
+                                           else completeness_error(captum_out, gain)}
         res["methods"][method] = entry
         a = entry["agreement"]
         agree = ("" if a is None else f"  max rel diff {a['max_rel_diff']:.1e} "
                                       f"({a['samples_within_tol']}/{a['samples']} samples within {a['tol']:.0e})")
-        if method in COMPLETE:
-            agree += (f"  completeness error ours {entry['completeness_error']['ours']:.1e} "
-                      f"Captum {entry['completeness_error']['captum']:.1e}")
-        print(f"  {method:21s} ours {record['ours']['median_ms']:10.1f} ms  Captum "
-              f"{record['captum']['median_ms']:10.1f} ms  ours/Captum {record['ratio_ours_over_captum']:6.2f}  "
+        if "completeness_error" in entry:
+            agree += f"  completeness error ours {entry['completeness_error']['ours']:.1e}"
+        theirs_text = ("no Captum counterpart" if record["ratio_ours_over_captum"] is None else
+                       f"Captum {record['captum']['median_ms']:10.1f} ms  ours/Captum "
+                       f"{record['ratio_ours_over_captum']:6.2f}")
+        print(f"  {method:12s} ours {record['ours']['median_ms']:10.1f} ms  {theirs_text}  "
               f"(compile {entry['ours_compile_s']:.1f} s){agree}", flush=True)
     return res
 
@@ -382,18 +365,9 @@ def bench_model(name: str, args, fns: dict[str, Callable], sources: dict[str, st
 # Report.
 # --------------------------------------------------------------------------------------------
 
-METHOD_NAMES = {"saliency": "Saliency", "input_x_gradient": "InputXGradient",
-                "integrated_gradients": "Integrated Gradients", "smoothgrad": "SmoothGrad",
-                "gradient_shap": "GradientSHAP", "deeplift": "DeepLIFT"}
-
-
-def source_text(source: str) -> str:
-    """`find_method`'s description of where a function came from, for the Markdown."""
-    if " " not in source:
-        return f"`{source}`"
-    if "not exported" in source:
-        return f"`{source.split(' ')[0]}` (not yet exported from `sgt.saliency`)"
-    return f"missing ({source})"
+LABELS = {"Grad": "Saliency", "InputXGrad": "InputXGradient", "IG": "Integrated Gradients",
+          "SmoothGrad": "SmoothGrad", "GradSHAP": "GradientSHAP", "DeepLIFT": "DeepLIFT", "DeepSHAP": "DeepLIFT-SHAP",
+          "GuidedBP": "Guided Backprop"}
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -416,9 +390,7 @@ def markdown(report: dict[str, Any]) -> str:
         "ours and Captum alternating; ours jitted, compile time separate",
         f"- Load average (1, 5, 15 min) before / after: {report['loadavg_before']} / {report['loadavg_after']}",
     ]
-    lines.append("- Our functions: " + "; ".join(f"{METHOD_NAMES[method]} {source_text(src)}"
-                                                for method, src in report["ours_sources"].items()
-                                                if method in st["methods"]))
+    lines.append("- Our functions: `sgt.saliency.build(NAME, f, ...)` for " + ", ".join(st["methods"]))
     if m["jax_backend"] != "cpu" and report["torch_device"] == "cpu":
         lines.append(f"- **Not comparable:** ours ran on `{m['jax_device_kind']}`, Captum on the CPU "
                      "(this torch has no CUDA); the ratios compare devices, not implementations.")
@@ -446,10 +418,7 @@ def markdown(report: dict[str, Any]) -> str:
                   "| max rel diff (samples within 1e-4) | completeness ours / Captum |",
                   "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
         for method, e in res["methods"].items():
-            label = METHOD_NAMES[method]
-            if "skipped" in e:
-                lines.append(f"| {label} | skipped: {e['skipped']} | | | | | | | |")
-                continue
+            label = LABELS.get(method, method)
             if "error" in e:
                 lines.append(f"| {label} | {e['settings']} — error: {e['error'][:200]} | | | | | | | |")
                 continue
@@ -458,21 +427,21 @@ def markdown(report: dict[str, Any]) -> str:
                      else f"{a['max_rel_diff']:.1e} ({a['samples_within_tol']}/{a['samples']})")
             r = e["ratio_ours_over_captum"]
             ce = e.get("completeness_error")
-            complete = "" if ce is None else f"{ce['ours']:.1e} / {ce['captum']:.1e}"
-            lines.append(f"| {label} | {e['settings']} | {e['ours']['median_ms']:.1f} | "
-                         f"{e['captum']['median_ms']:.1f} | {r:.2f} | {1 / r:.2f}× | {e['ours_compile_s']:.1f} "
-                         f"| {agree} | {complete} |")
+            fmt = lambda v: "—" if v is None else f"{v:.1e}"  # noqa: E731
+            complete = "" if ce is None else f"{fmt(ce['ours'])} / {fmt(ce['captum'])}"
+            theirs = "— | — | —" if r is None else f"{e['captum']['median_ms']:.1f} | {r:.2f} | {1 / r:.2f}×"
+            lines.append(f"| {label} | {e['settings']} | {e['ours']['median_ms']:.1f} | {theirs} | "
+                         f"{e['ours_compile_s']:.1f} | {agree} | {complete} |")
         lines.append("")
-    ref = GPU_REFERENCE_MS
-    lines += ["## Context: GPU reference (issue 3)", "",
-              f"Captum on one H200: Saliency {ref['saliency']} ms, IG {ref['integrated_gradients']} ms, "
-              f"GradientSHAP {ref['gradient_shap']} ms, SmoothGrad {ref['smoothgrad']} ms for ResNet-18 at "
-              f"batch 64 (50 steps / samples); a first jitted JAX IG took {GPU_REFERENCE_JAX_IG_MS} ms there. "
-              "The goal on GPU is ≥ 3× Captum's speed for IG, SmoothGrad and GradientSHAP. Those numbers "
-              "are not from this run or this machine.", ""]
+    ref = REFERENCE["captum_h200_resnet18_batch64_ms"]
+    lines += ["## Context: GPU reference", "",
+              f"Captum on one H200: Saliency {ref['Grad']} ms, IG {ref['IG']} ms, GradientSHAP {ref['GradSHAP']} ms, "
+              f"SmoothGrad {ref['SmoothGrad']} ms for ResNet-18 at batch 64 (50 steps / samples); a first jitted "
+              f"JAX IG took {REFERENCE['jax_prototype_ig_h200_ms']} ms there ({REFERENCE['source']}). "
+              "Those numbers are not from this run or this machine.", ""]
     if m["jax_backend"] == "cpu":
         lines += ["On the CPU, XLA's convolutions were measured at about a third of PyTorch's oneDNN "
-                  "throughput (one 3×3 conv of the MNIST CNN: 46 vs 154 GFLOP/s, issue 3), which bounds "
+                  "throughput (one 3×3 conv of the MNIST CNN: 46 vs 154 GFLOP/s), which bounds "
                   "the ratio of the convolution-heavy methods here.", ""]
     return "\n".join(lines)
 
@@ -485,11 +454,12 @@ def parse_args(argv=None):
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS), metavar="NAME",
                    help=f"models ({', '.join(MODELS)})")
-    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS), metavar="METHOD",
-                   help=f"methods ({', '.join(METHODS)})")
+    methods = benchmark_methods()
+    p.add_argument("--methods", nargs="+", default=list(methods), choices=list(methods), metavar="METHOD",
+                   help=f"methods from sgt.saliency.REGISTRY ({', '.join(methods)})")
     p.add_argument("--batch-size", nargs="+", default=None, metavar="N|NAME=N",
                    help="batch for every model (N) or one (NAME=N), e.g. '--batch-size resnet18=16'; "
-                        "default 64 (issue 3's setting) for every model")
+                        "default 64 for every model")
     p.add_argument("--chunk", nargs="+", default=[str(DEFAULT_CHUNK)], metavar="N|NAME=N",
                    help="images through the network at once in IG / SmoothGrad / GradientSHAP, for every "
                         "model (N) or one (NAME=N); rounded down to a multiple of the batch (at least one "
@@ -549,14 +519,6 @@ def main(argv=None) -> int:
     torch.set_num_threads(_report.core_count())
     torch_device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
-    fns, sources = {}, {}
-    for method, (fn_name, module) in OURS.items():
-        fns[method], sources[method] = find_method(fn_name, module)
-        if fns[method] is None:
-            print(f"[note] {method}: {sources[method]}; skipped", flush=True)
-        elif "not exported" in sources[method]:
-            print(f"[note] {method}: using {sources[method]}", flush=True)
-
     tag = args.tag or _report.default_tag() + ("-quick" if args.quick else "")
     report: dict[str, Any] = {
         "tag": tag,
@@ -574,7 +536,6 @@ def main(argv=None) -> int:
         "repeats": args.repeats,
         "warmup": args.warmup,
         "seed": args.seed,
-        "ours_sources": sources,
         "timing": "per method: jit lowering + compilation timed separately; warm-up call(s) per side; then "
                   "repeats alternating ours / Captum; wall time per call with jax.block_until_ready (ours) "
                   "and synchronous torch (Captum); median reported",
@@ -584,7 +545,7 @@ def main(argv=None) -> int:
         "models": {},
     }
     for name in args.models:
-        report["models"][name] = bench_model(name, args, fns, sources, torch_device)
+        report["models"][name] = bench_model(name, args, torch_device)
     report["loadavg_after"] = _report.loadavg()
     report["other_jobs"] = sorted(set(report["other_jobs"]) | set(_report.other_sgt_jobs()))
     args.out_dir.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 from typing import Sequence
 
@@ -14,27 +15,11 @@ import numpy as np  # noqa: E402
 
 ARCH_LABELS = {"lstm": "LSTM", "lstm_cell_attention": "LSTM+Input", "tcn": "TCN", "transformer": "Transformer"}
 
-# SGT (NeurIPS 2021) Table 2 as transcribed in reference-numbers.md: (Trad, Sal) per method.
-PAPER_TABLE2 = {
-    "aup": {
-        "lstm": [(-0.113, -0.119), (-0.083, -0.024), (-0.097, -0.108), (-0.088, -0.069), (-0.098, -0.109),
-                 (-0.110, -0.097)],
-        "lstm_cell_attention": [(0.060, 0.118), (0.188, 0.245), (0.202, 0.263), (0.198, 0.250), (0.214, 0.272),
-                                (0.040, 0.084)],
-        "tcn": [(0.106, 0.168), (0.233, 0.291), (0.248, 0.270), (0.235, 0.288), (0.263, 0.280), (0.088, 0.155)],
-        "transformer": [(-0.054, -0.062), (0.061, 0.044), (-0.040, -0.032), (0.069, 0.023), (-0.014, -0.055),
-                        (-0.018, -0.046)],
-    },
-    "aur": {
-        "lstm": [(-0.017, 0.019), (0.062, 0.121), (0.047, 0.089), (0.060, 0.102), (0.031, 0.075), (0.007, 0.004)],
-        "lstm_cell_attention": [(0.075, 0.136), (0.185, 0.198), (0.187, 0.204), (0.182, 0.196), (0.183, 0.201),
-                                (0.043, 0.111)],
-        "tcn": [(0.125, 0.171), (0.191, 0.210), (0.202, 0.204), (0.185, 0.209), (0.196, 0.192), (0.046, 0.138)],
-        "transformer": [(0.102, 0.104), (0.182, 0.176), (0.145, 0.146), (0.171, 0.162), (0.101, 0.065),
-                        (0.040, 0.018)],
-    },
-}
-PAPER_METHODS = ("Grad", "IG", "DeepLIFT", "GradSHAP", "DeepSHAP", "SmoothGrad")
+# The published numbers (the paper's Table 2, Trad / Sal per method), with their source in the file.
+PAPER = json.loads((Path(__file__).parent / "paper_numbers.json").read_text())
+PAPER_METHODS = tuple(PAPER["table2"]["methods"])
+PAPER_TABLE2 = {metric: {arch: [tuple(pair) for pair in pairs] for arch, pairs in PAPER["table2"][metric].items()}
+                for metric in ("aup", "aur")}
 
 
 def passes_gate(record: dict, gate: float) -> bool:

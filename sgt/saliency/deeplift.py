@@ -82,15 +82,13 @@ from typing import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
 from jax.extend.core import Literal
 
-from sgt._checks import check_target, is_concrete
+from sgt._checks import is_concrete
 from sgt.saliency import _jaxpr as jx
-from sgt.saliency.gradient import target_score
-
-Classifier = Callable[[jax.Array], jax.Array]
+from sgt.saliency._common import (Classifier, check_batch_size, check_target, per_sample_score, resolve_baseline,
+                                  target_score)
 
 __all__ = ["deeplift", "deeplift_shap"]
 
@@ -433,45 +431,79 @@ def _unsupported(eqn, why: str = ""):
         f"the input{why}; see sgt.saliency.deeplift for the supported operations")
 
 
+def _call_rule(eqn, ins: list[Pair]) -> list[Pair]:
+    """A call elementwise in one active operand is one nonlinearity; any other call is inlined."""
+    if _is_elementwise_unit(eqn, [p.active for p in ins]):
+        return _elementwise_rule(eqn, ins)
+    jaxpr, consts = jx.inner(eqn)
+    return run(jaxpr, consts, ins)
+
+
+def _while_rule(eqn, ins: list[Pair]) -> list[Pair]:
+    raise _unsupported(eqn, ": JAX cannot reverse-differentiate while loops whose carry depends on "
+                            "the input; use lax.scan or fori_loop with static bounds")
+
+
+def _identity_rule(eqn, ins: list[Pair]) -> list[Pair]:
+    """stop_gradient: DeepLIFT attributes the change of f's value, which stop_gradient does not alter."""
+    return [Pair(ins[0].val, ins[0].ref, True)]
+
+
+def _elementwise_rule(eqn, ins: list[Pair]) -> list[Pair]:
+    """Rescale (one active operand) or the exact Shapley split of Δout (two to four)."""
+    return [_shapley(lambda *ops: jx.bind(eqn, ops)[0], ins, eqn.outvars[0].aval)]
+
+
+def _bilinear_rule(eqn, ins: list[Pair]) -> list[Pair]:
+    if ins[0].active and ins[1].active:
+        return [_bilinear(lambda a, b: jx.bind(eqn, [a, b])[0], ins[0], ins[1])]
+    return _both(eqn, ins)
+
+
+def _div_rule(eqn, ins: list[Pair]) -> list[Pair]:
+    """x / c is linear; c / x and x / y are elementwise nonlinearities."""
+    return _both(eqn, ins) if not ins[1].active else _elementwise_rule(eqn, ins)
+
+
+def _select_rule(eqn, ins: list[Pair]) -> list[Pair]:
+    return _both(eqn, ins) if not ins[0].active else [_select(ins[0], ins[1:])]
+
+
+def _pool_rule(eqn, ins: list[Pair]) -> list[Pair]:
+    if len(ins) != 1:
+        raise _unsupported(eqn, " with several operands")
+    return [_pool(lambda u: jx.bind(eqn, [u])[0], POOLS[eqn.primitive.name], ins[0])]
+
+
+# The rule of every primitive DeepLIFT supports, applied when an operand depends on the input.
+RULES: dict[str, Callable[..., list[Pair]]] = {
+    **{name: _call_rule for name in jx.CALLS},
+    **{name: _both for name in LINEAR},
+    **{name: _elementwise_rule for name in ELEMENTWISE},
+    **{name: _bilinear_rule for name in BILINEAR},
+    **{name: _pool_rule for name in POOLS},
+    "div": _div_rule,
+    "select_n": _select_rule,
+    "stop_gradient": _identity_rule,
+    "scan": lambda eqn, ins: _scan(eqn, ins),
+    "cond": lambda eqn, ins: _cond(eqn, ins),
+    "while": _while_rule,
+}
+STRUCTURED = frozenset({*jx.CALLS, "scan", "cond", "while"})  # rules that handle any output type
+
+
 def _rule(eqn, ins: list[Pair]) -> list[Pair]:
     name = eqn.primitive.name
-    act = [p.active for p in ins]
-    if name in jx.CALLS:
-        if _is_elementwise_unit(eqn, act):
-            return [_shapley(lambda *ops: jx.bind(eqn, ops)[0], ins, eqn.outvars[0].aval)]
-        jaxpr, consts = jx.inner(eqn)
-        return run(jaxpr, consts, ins)
-    if name == "scan":
-        return _scan(eqn, ins)
-    if name == "cond":
-        return _cond(eqn, ins)
-    if name == "while":
-        raise _unsupported(eqn, ": JAX cannot reverse-differentiate while loops whose carry depends on "
-                                "the input; use lax.scan or fori_loop with static bounds")
-    if not any(jx.is_float(v.aval) for v in eqn.outvars):  # comparisons, argmax, integer casts
+    if name not in STRUCTURED and not any(jx.is_float(v.aval) for v in eqn.outvars):
+        # comparisons, argmax, integer casts: values only, no multiplier
         vals = jx.bind(eqn, [lax.stop_gradient(p.val) for p in ins])
         return [Pair(o, r, True) for o, r in zip(vals, jx.bind(eqn, [p.ref for p in ins]))]
-    if name == "stop_gradient":
-        return [Pair(ins[0].val, ins[0].ref, True)]
-    if name in INDEX_OPERANDS and any(act[INDEX_OPERANDS[name]]):
+    if name in INDEX_OPERANDS and any(p.active for p in ins[INDEX_OPERANDS[name]]):
         raise _unsupported(eqn, " through its indices")
-    if name in BILINEAR:
-        if act[0] and act[1]:
-            return [_bilinear(lambda a, b: jx.bind(eqn, [a, b])[0], ins[0], ins[1])]
-        return _both(eqn, ins)
-    if name == "div" and not act[1]:
-        return _both(eqn, ins)
-    if name == "select_n":
-        if not act[0]:
-            return _both(eqn, ins)
-        return [_select(ins[0], ins[1:])]
-    if name in LINEAR:
-        return _both(eqn, ins)
-    if name in ELEMENTWISE:
-        return [_shapley(lambda *ops: jx.bind(eqn, ops)[0], ins, eqn.outvars[0].aval)]
-    if name in POOLS and len(ins) == 1:
-        return [_pool(lambda u: jx.bind(eqn, [u])[0], POOLS[name], ins[0])]
-    raise _unsupported(eqn)
+    rule = RULES.get(name)
+    if rule is None:
+        raise _unsupported(eqn)
+    return rule(eqn, ins)
 
 
 def _scan(eqn, ins: list[Pair]) -> list[Pair]:
@@ -519,18 +551,6 @@ def _check_x(x) -> None:
                          f"(attribute token models at their embeddings)")
     if jnp.ndim(x) < 1:
         raise ValueError("x: expected a batch [batch, ...], got a scalar")
-
-
-def _broadcast_baseline(baseline, x, name: str = "baseline") -> jax.Array:
-    if baseline is None:
-        return jnp.zeros_like(x)
-    shape = jnp.shape(baseline)
-    if shape == x.shape[1:]:
-        return jnp.broadcast_to(jnp.asarray(baseline, x.dtype), x.shape)
-    if shape == x.shape:
-        return jnp.asarray(baseline, x.dtype)
-    raise ValueError(f"{name}: expected shape {x.shape[1:]} (one baseline for all samples) or {x.shape} "
-                     f"(one per sample), got {shape}")
 
 
 def _trace(f: Classifier, x):
@@ -584,10 +604,6 @@ def _call(compute, closed, *arrays, static=()):
     return executor(consts, *arrays)
 
 
-def _take(logits, target):
-    return jnp.take_along_axis(logits, target[:, None], axis=1)[:, 0]
-
-
 def deeplift(f: Classifier, *, baseline=None, return_delta: bool = False):
     """DeepLIFT with the Rescale rule, computed by rewriting the traced program of `f` (module docstring).
 
@@ -603,12 +619,12 @@ def deeplift(f: Classifier, *, baseline=None, return_delta: bool = False):
         del key
         _check_x(x)
         check_target(target, x.shape[0])
-        ref = _broadcast_baseline(baseline, x)
+        ref = resolve_baseline(baseline, x)
         attributions, logits, logits_ref = _call(_attribute, _trace(f, x), x, ref, jnp.asarray(target))
         if not return_delta:
             return attributions
         total = attributions.reshape(x.shape[0], -1).sum(axis=1)
-        return attributions, total - (_take(logits, target) - _take(logits_ref, target))
+        return attributions, total - (per_sample_score(logits, target) - per_sample_score(logits_ref, target))
 
     return attribute
 
@@ -621,8 +637,7 @@ def deeplift_shap(f: Classifier, *, baselines, batch_size: int | None = None):
     f(x)_t − mean_j f(baseline_j)_t. `batch_size` bounds memory: that many baselines are processed
     at once (`jax.lax.map(..., batch_size=…)`); None processes all of them together (vmap).
     """
-    if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
-        raise ValueError(f"batch_size: expected a positive integer or None, got {batch_size!r}")
+    check_batch_size(batch_size)
 
     def attribute(x: jax.Array, target: jax.Array, *, key: jax.Array | None = None):
         del key

@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Callable
-
 import jax
-import jax.numpy as jnp
 
-from sgt._checks import check_target
-
-Classifier = Callable[[jax.Array], jax.Array]
-
-
-def target_score(logits: jax.Array, target: jax.Array) -> jax.Array:
-    """Σ_i logits[i, target_i]: the scalar whose input gradient is every sample's own saliency."""
-    return jnp.take_along_axis(logits, target[:, None], axis=1).sum()
+from sgt.saliency._common import Classifier, check_target, target_score
 
 
 def gradient(f: Classifier):

@@ -12,17 +12,14 @@ bodies. Everything else keeps its ordinary derivative. A ReLU written another wa
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Sequence
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 
-from sgt._checks import check_target
 from sgt.saliency import _jaxpr as jx
-from sgt.saliency.gradient import target_score
-
-Classifier = Callable[[jax.Array], jax.Array]
+from sgt.saliency._common import Classifier, check_target, target_score
 
 __all__ = ["guided_backprop", "guided_relu"]
 

@@ -6,9 +6,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sgt._checks import check_target
-from sgt.saliency.basic import check_batch_size, chunked_reduce, merged_gradient
-from sgt.saliency.gradient import Classifier
+from sgt.saliency._common import (Classifier, check_batch_size, check_target, chunked_reduce, merged_gradient,
+                                 per_sample_score, resolve_baseline)
 
 QUADRATURES = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre")
 
@@ -42,17 +41,6 @@ def quadrature(steps: int, method: str = "gausslegendre") -> tuple[np.ndarray, n
     return (k + offset) / n, np.full(n, 1.0 / n)
 
 
-def resolve_baseline(baseline, x: jax.Array, name: str = "baseline") -> jax.Array:
-    """None → zeros; a scalar, an array shaped x.shape[1:] (shared) or x.shape (per sample) → x.shape."""
-    if baseline is None:
-        return jnp.zeros_like(x)
-    baseline = jnp.asarray(baseline)
-    if baseline.shape not in ((), x.shape[1:], x.shape):
-        raise ValueError(f"{name}: expected a scalar or shape {x.shape[1:]} (shared) or {x.shape} "
-                         f"(per sample), got {baseline.shape}")
-    return jnp.broadcast_to(baseline.astype(x.dtype), x.shape)
-
-
 def integrated_gradients(f: Classifier, *, baseline=None, steps: int = 50, method: str = "gausslegendre",
                          batch_size: int | None = None, return_delta: bool = False):
     """Integrated Gradients: (x − b) · ∫₀¹ ∂f_target/∂x (b + α(x − b)) dα, with the integral replaced by
@@ -84,7 +72,7 @@ def integrated_gradients(f: Classifier, *, baseline=None, steps: int = 50, metho
         attributions = diff * avg_grad
         if not return_delta:
             return attributions
-        scores = jnp.take_along_axis(f(jnp.concatenate([x, base])), jnp.tile(target, 2)[:, None], 1)[:, 0]
+        scores = per_sample_score(f(jnp.concatenate([x, base])), jnp.tile(target, 2))
         gain = scores[:x.shape[0]] - scores[x.shape[0]:]
         return attributions, attributions.reshape(x.shape[0], -1).sum(1) - gain
 

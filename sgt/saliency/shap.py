@@ -5,10 +5,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from sgt._checks import check_target
-from sgt.saliency.basic import check_batch_size, chunked_reduce, merged_gradient
-from sgt.saliency.gradient import Classifier
-from sgt.saliency.smoothing import check_samples, check_sigma, require_key
+from sgt.saliency._common import (Classifier, check_batch_size, check_samples, check_sigma, check_target,
+                                 chunked_reduce, merged_gradient, require_key)
 
 
 def gradient_shap(f: Classifier, *, baselines, samples: int = 50, sigma: float = 0.0,

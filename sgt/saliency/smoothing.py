@@ -7,25 +7,10 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from sgt._checks import check_target
-from sgt.saliency.basic import check_batch_size, chunked_reduce
+from sgt.saliency._common import (check_batch_size, check_samples, check_sigma, check_target, chunked_reduce,
+                                 require_key)
 
 KINDS = ("mean", "square", "var")
-
-
-def check_samples(samples) -> None:
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-        raise ValueError(f"samples: expected an int >= 1, got {samples!r}")
-
-
-def check_sigma(sigma) -> None:
-    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not sigma >= 0:
-        raise ValueError(f"sigma: expected a number >= 0, got {sigma!r}")
-
-
-def require_key(key, method: str) -> None:
-    if key is None:
-        raise ValueError(f"key: {method} draws random samples and needs a jax.random key, got None")
 
 
 def _merge_moments(p, q):
