@@ -27,3 +27,13 @@ def check_finite(name: str, x) -> None:
         finite = np.isfinite(np.asarray(x))
         if not finite.all():
             raise ValueError(f"{name}: contains {finite.size - finite.sum()} non-finite values (NaN or inf)")
+
+
+def batch_message(batch_size, devices: int) -> str:
+    """Why `batch_size` cannot be split over `devices`, naming the nearest sizes that can."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        return f"batch_size: expected a positive int, got {batch_size!r}"
+    lower, upper = batch_size // devices * devices, -(-batch_size // devices) * devices
+    nearest = " or ".join(str(b) for b in (lower, upper) if b >= devices)
+    return (f"batch_size: {batch_size} cannot be split evenly over the {devices} devices of the mesh; "
+            f"use a multiple of {devices} (nearest: {nearest})")

@@ -21,6 +21,7 @@ import optax
 from tqdm.auto import tqdm
 
 from sgt import loop, train
+from sgt.data.base import epoch_order
 
 
 @dataclasses.dataclass
@@ -31,7 +32,7 @@ class ManyResult:
     batch_stats: Any
     val_accuracy: np.ndarray  # [G] at the selected epoch
     epochs: np.ndarray  # [G] epochs trained before stopping
-    best_epoch: np.ndarray  # [G]
+    best_epoch: np.ndarray  # [G] 0-based index of the selected epoch (as loop.fit's best["epoch"])
 
     def member(self, g: int) -> tuple[Any, Any]:
         """(params, batch_stats) of model g."""
@@ -77,12 +78,14 @@ def make_epoch(model: nn.Module, tx: optax.GradientTransformation, *, method: st
 
 
 @functools.lru_cache(maxsize=16)
-def make_accuracy(model: nn.Module):
-    """Jitted `accuracy(params, batch_stats, x [G, N, ...], y [G, N]) -> [G]` in inference mode."""
+def make_evaluate(model: nn.Module):
+    """Jitted `evaluate(params, batch_stats, x [G, N, ...], y [G, N]) -> (accuracy [G], mean CE [G])`,
+    inference mode."""
 
     def one(params, batch_stats, x, y):
         logits = train.forward(model, params, batch_stats, x, train=False)[0]
-        return jnp.mean(jnp.argmax(logits, -1) == y)
+        ce = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+        return jnp.mean(jnp.argmax(logits, -1) == y), ce
 
     return jax.jit(jax.vmap(one))
 
@@ -90,14 +93,16 @@ def make_accuracy(model: nn.Module):
 def fit_many(model: nn.Module, tx: optax.GradientTransformation, *, method: str,
              config: train.SGTConfig | None = None, x_train, y_train, x_val, y_val, seeds,
              epochs: int, batch_size: int, patience: int, stop_accuracy: float = 1.0,
-             progress: bool = True, desc: str = "") -> ManyResult:
+             selection: str = "accuracy_then_loss", progress: bool = True, desc: str = "") -> ManyResult:
     """Train G = len(seeds) models, model g on (x_train[g], y_train[g]) from seed g, all at once.
 
-    Each epoch, model g's train set is shuffled from (seeds[g], epoch) (`loop.epoch_order`) and cut into
-    full batches (the remainder is dropped). After each epoch the validation accuracy selects model g's
-    best parameters (first epoch with the highest accuracy); model g stops when its validation accuracy
-    reaches `stop_accuracy` or has not improved for `patience` epochs; all stop after `epochs`.
+    Each epoch, model g's train set is shuffled from (seeds[g], epoch) (`sgt.data.epoch_order`) and cut
+    into full batches (the remainder is dropped). After each epoch the validation result selects model
+    g's best parameters by `selection` (`sgt.loop.improves`, the same rule as `loop.fit`); model g stops
+    when its best validation accuracy reaches `stop_accuracy` or has not improved for `patience`
+    epochs; all stop after `epochs`.
     """
+    loop.improves(0.0, 0.0, 0.0, 0.0, selection)  # checks the rule
     x_train, y_train = np.asarray(x_train), np.asarray(y_train)
     x_val, y_val = np.asarray(x_val), np.asarray(y_val)
     _check_stack(x_train, y_train, x_val, y_val, seeds, batch_size)
@@ -106,28 +111,28 @@ def fit_many(model: nn.Module, tx: optax.GradientTransformation, *, method: str,
     keys = jnp.stack([jax.random.PRNGKey(int(s)) for s in seeds])
     states = jax.vmap(lambda k: train.init_state(model, tx, x_train[0, :1], k))(keys)
     epoch_fn = make_epoch(model, tx, method=method, config=config)
-    accuracy = make_accuracy(model)
+    evaluate = make_evaluate(model)
     x_dev, y_dev, xv_dev, yv_dev = map(jnp.asarray, (x_train, y_train, x_val, y_val))
 
     best = jax.tree.map(jnp.copy, {"params": states.params, "batch_stats": states.batch_stats})  # states are donated
-    best_acc = np.full(g, -1.0)
-    best_epoch = np.zeros(g, int)
+    best_acc, best_loss = np.full(g, -1.0), np.full(g, np.inf)
+    best_epoch = np.full(g, -1)
     trained = np.zeros(g, int)
     active = np.ones(g, bool)
     bar = tqdm(range(epochs), desc=desc or method, disable=not progress, leave=False)
     for epoch in bar:
-        order = np.stack([loop.epoch_order(n, int(s), epoch)[:steps * batch_size].reshape(steps, batch_size)
+        order = np.stack([epoch_order(n, int(s), epoch)[:steps * batch_size].reshape(steps, batch_size)
                           for s in seeds])
         states, _ = epoch_fn(states, jnp.asarray(active), x_dev, y_dev, jnp.asarray(order))
         trained += active
-        acc = np.asarray(accuracy(states.params, states.batch_stats, xv_dev, yv_dev))
-        improved = active & (acc > best_acc)
+        acc, loss = map(np.asarray, evaluate(states.params, states.batch_stats, xv_dev, yv_dev))
+        improved = active & loop.improves(acc, loss, best_acc, best_loss, selection)
         mask = jnp.asarray(improved)
         pick = lambda new, old: jnp.where(mask.reshape(-1, *[1] * (new.ndim - 1)), new, old)  # noqa: E731
         best = jax.tree.map(pick, {"params": states.params, "batch_stats": states.batch_stats}, best)
-        best_acc = np.where(improved, acc, best_acc)
-        best_epoch = np.where(improved, epoch + 1, best_epoch)
-        active &= (best_acc < stop_accuracy) & (epoch + 1 - best_epoch < patience)
+        best_acc, best_loss = np.where(improved, acc, best_acc), np.where(improved, loss, best_loss)
+        best_epoch = np.where(improved, epoch, best_epoch)
+        active &= (best_acc < stop_accuracy) & (epoch - best_epoch < patience)
         bar.set_postfix(val=f"{best_acc.mean():.3f}", running=int(active.sum()))
         if not active.any():
             break

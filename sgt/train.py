@@ -31,7 +31,7 @@ METRICS = ("loss", "ce", "kl", "accuracy")  # what every step reports
 
 @dataclasses.dataclass(frozen=True)
 class SGTConfig:
-    """Options of saliency guided training (design.md §1); defaults follow the paper's text.
+    """Options of saliency guided training (paper §3); docs/conventions.md gives each default's source.
 
     k: units masked per sample, a fraction in (0, 1) or a count. lam: KL weight λ ≥ 0.
     rank_by: "magnitude" (paper text) or "signed" (authors' code). fill: "uniform" in the sample's

@@ -1,4 +1,4 @@
-"""The 70 synthetic benchmark sets and the vanishing-saliency sets (timeseries-benchmark.md §1, §4.1)."""
+"""The 70 synthetic benchmark sets and the vanishing-saliency sets (docs/timeseries-benchmark.md)."""
 
 import functools
 

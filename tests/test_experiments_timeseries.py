@@ -45,7 +45,7 @@ def test_tables_and_figures_are_written(tmp_path):
     text = md_path.read_text()
     assert "| TCN | Grad | +0.300 ± 0.000 | +0.400 ± 0.000 | +0.100 | +0.106 | +0.168 | +0.062 | 2 / 2 |" in text
     assert csv_path.read_text().count("\n") == 1 + 2 * 2
-    assert report.plot_diffs(rows, tmp_path / "t.png").stat().st_size > 0
+    assert report.plot_diffs(rows, tmp_path / "t.png").exists()
     records.append(_record("B", 0, arch="tcn", acc=(0.95, 0.5)))
     accuracy = report.write_accuracy(records, 0.9, tmp_path).read_text()
     assert "| B |  | 0.95 / 0.50 (0/1) |" in accuracy and "| A | 1.00 / 1.00 (2/2) | 1.00 / 1.00 (2/2) |" in accuracy
@@ -54,7 +54,23 @@ def test_tables_and_figures_are_written(tmp_path):
     assert [r["dataset"] for r in vrows][::2] == ["TopBox", "BottomBox"]  # early → late
     assert vrows[0]["aup"] == pytest.approx(0.5) and vrows[0]["diff_aup"] == pytest.approx(0.3)
     report.write_vanishing(vrows, tmp_path)
-    assert report.plot_vanishing(vrows, van, tmp_path / "v.png").stat().st_size > 0
+    assert report.plot_vanishing(vrows, van, tmp_path / "v.png").exists()
+
+
+def test_the_table2_figure_draws_each_cell(tmp_path, monkeypatch):
+    """Rows AUP / AUR × one panel per architecture; in each, one bar per (method, regime) at its Diff."""
+    figures = []
+    monkeypatch.setattr(report.plt, "close", figures.append)
+    records = [_record("A", s, arch=a, grad=((0.5, 0.4), (0.7, 0.5)) if a == "tcn" else ((0.3, 0.3), (0.2, 0.6)))
+               for s in (0, 1) for a in ("lstm", "tcn")]
+    report.plot_diffs(report.diff_table(records, ["Grad"], gate=0.9), tmp_path / "t.png")
+    (fig,) = figures
+    assert len(fig.axes) == 4
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["LSTM", "TCN", "LSTM", "TCN"]
+    heights = [[round(p.get_height(), 6) for p in ax.patches] for ax in fig.axes]
+    # Diff = score − random (0.2 AUP, 0.3 AUR); Trad bar then Sal bar
+    assert heights == [[0.1, 0.0], [0.3, 0.5], [0.0, 0.3], [0.1, 0.2]]
 
 
 def test_the_six_methods_follow_the_benchmark_settings():

@@ -1,21 +1,52 @@
-"""Datasets as numpy arrays: `sgt.data.load("middle")`, `load("Moving_RareTime_CAR")`, `load("mnist", ...)`.
+"""Datasets by name, as numpy arrays: `sgt.data.load("middle")`, `load("Moving_RareTime_CAR", seed=1)`,
+`load("mnist", data_dir_path=...)`.
 
-The synthetic sets are generated from `seed`:
-- "middle";
-- the 70 time-series benchmark sets `timeseries.NAMES` ("<Type>_<Gen>");
-- the vanishing-saliency sets `timeseries.VANISHING`.
+`REGISTRY` maps each name to its loader, its kind and the training defaults `sgt train` uses for it
+(model, epochs, batch, optimizer, learning rate, schedule). Synthetic sets are generated from
+`seed`; real ones are read from the data directory (`data_dir`). A new dataset is one loader and
+one `register` call (docs/extending.md).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
+from typing import Callable
 
 from sgt.data import mnist, synthetic, timeseries
-from sgt.data.base import Dataset, validation_split
+from sgt.data.base import Dataset, epoch_order, validation_split
 
-DATASETS = ("middle", "mnist", *timeseries.NAMES, *timeseries.VANISHING)
 DATA_DIR_ENV = "SGT_DATA_DIR"
+KINDS = ("timeseries", "image", "text")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainDefaults:
+    """What `sgt train` uses for a dataset unless a flag says otherwise."""
+
+    model: str
+    epochs: int
+    batch_size: int
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    schedule: str = "constant"
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """A registered dataset. `load(seed=..., data_dir=...) -> Dataset`; `files`: True when it reads
+    files from the data directory (False: generated locally, no download)."""
+
+    load: Callable[..., Dataset]
+    kind: str
+    description: str
+    defaults: TrainDefaults
+    files: bool = False
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"kind: expected one of {KINDS}, got {self.kind!r}")
 
 
 def data_dir(path: str | os.PathLike | None = None) -> Path:
@@ -23,19 +54,61 @@ def data_dir(path: str | os.PathLike | None = None) -> Path:
     return Path(path or os.environ.get(DATA_DIR_ENV) or "data")
 
 
+TIMESERIES_DEFAULTS = TrainDefaults(model="lstm", epochs=15, batch_size=48)  # a multiple of 8 devices
+
+
+def _generated(make: Callable[..., Dataset], name: str | None = None):
+    """A loader for a generated set: `make(name, seed)` or `make(seed)`; the data directory is unused."""
+    def load(*, seed: int = 0, data_dir: Path | None = None) -> Dataset:
+        return make(seed) if name is None else make(name, seed)
+    return load
+
+
+REGISTRY: dict[str, Entry] = {
+    "middle": Entry(_generated(synthetic.middle), "timeseries",
+                    "embedded default: the benchmark's Middle_Box set, 50 × 50, no download",
+                    TIMESERIES_DEFAULTS),
+    "mnist": Entry(lambda *, seed=0, data_dir=None: mnist.load(data_dir), "image",
+                   "MNIST from the IDX files in <data_dir>/mnist/",
+                   TrainDefaults(model="mnist_cnn", epochs=2, batch_size=128), files=True),
+    **{name: Entry(_generated(timeseries.benchmark, name), "timeseries",
+                   "time-series benchmark set (box layout × base signal)", TIMESERIES_DEFAULTS)
+       for name in timeseries.NAMES},
+    **{name: Entry(_generated(timeseries.vanishing, name), "timeseries",
+                   "vanishing-saliency set, 100 × 100", TIMESERIES_DEFAULTS)
+       for name in timeseries.VANISHING},
+}
+
+
+def register(name: str, entry: Entry, *, replace: bool = False) -> None:
+    """Add `entry` under `name` (an existing name only with `replace=True`)."""
+    if not isinstance(entry, Entry):
+        raise ValueError(f"entry: expected a sgt.data.Entry, got {type(entry).__name__}")
+    if name in REGISTRY and not replace:
+        raise ValueError(f"name: a dataset {name!r} is already registered; pass replace=True")
+    REGISTRY[name] = entry
+
+
+def unregister(name: str) -> None:
+    get(name)
+    del REGISTRY[name]
+
+
+def get(name: str) -> Entry:
+    if name not in REGISTRY:
+        raise ValueError(f"dataset: unknown dataset {name!r}; expected 'middle', 'mnist', a benchmark set "
+                         f"<Type>_<Gen> with Type in {timeseries.TYPES} and Gen in {timeseries.GENERATORS}, "
+                         f"a vanishing-saliency set in {timeseries.VANISHING}, or another registered name "
+                         f"({len(REGISTRY)} in sgt.data.REGISTRY)")
+    return REGISTRY[name]
+
+
 def load(name: str, *, data_dir_path: str | os.PathLike | None = None, seed: int = 0) -> Dataset:
-    """Dataset `name`; synthetic sets are generated from `seed`, real ones read from the data directory."""
-    if name == "middle":
-        return synthetic.middle(seed)
-    if name == "mnist":
-        return mnist.load(data_dir(data_dir_path))
-    if name in timeseries.NAMES:
-        return timeseries.benchmark(name, seed)
-    if name in timeseries.VANISHING:
-        return timeseries.vanishing(name, seed)
-    raise ValueError(f"dataset: unknown dataset {name!r}; expected 'middle', 'mnist', a benchmark set "
-                     f"<Type>_<Gen> with Type in {timeseries.TYPES} and Gen in {timeseries.GENERATORS}, "
-                     f"or a vanishing-saliency set in {timeseries.VANISHING}")
+    """Dataset `name`; synthetic sets are generated from `seed`, real ones read from `data_dir(data_dir_path)`."""
+    return get(name).load(seed=seed, data_dir=data_dir(data_dir_path))
 
 
-__all__ = ["DATASETS", "Dataset", "data_dir", "load", "timeseries", "validation_split"]
+DATASETS = tuple(REGISTRY)  # the built-in names (registered later: REGISTRY)
+
+__all__ = ["DATASETS", "DATA_DIR_ENV", "Dataset", "Entry", "KINDS", "REGISTRY", "TrainDefaults", "data_dir",
+           "epoch_order", "get", "load", "register", "timeseries", "unregister", "validation_split"]

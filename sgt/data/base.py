@@ -46,3 +46,8 @@ def validation_split(x: np.ndarray, y: np.ndarray, fraction: float, seed: int):
     order = np.random.default_rng([seed, 7]).permutation(len(x))
     val, train = order[:n_val], order[n_val:]
     return (x[train], y[train]), (x[val], y[val])
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
+    """The shuffled sample order of `epoch`, a function of (seed, epoch) only, so a resumed run replays it."""
+    return np.random.default_rng([seed, epoch]).permutation(n)

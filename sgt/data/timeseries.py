@@ -1,4 +1,4 @@
-"""Synthetic time-series sets with known salient cells (timeseries-benchmark.md §1 and §4.1).
+"""Synthetic time-series sets with known salient cells (docs/timeseries-benchmark.md).
 
 **The 70 benchmark sets** of Ismail et al. 2020 are named `<Type>_<Gen>`. Each sample is a
 [T=50 time, F=50 feature] matrix. By default there are 1000 train and 100 test samples, with

@@ -1,1 +1,58 @@
-"""Experiment runners that reproduce the paper (they use the library; the library never uses them)."""
+"""The paper's experiments, by name: `sgt reproduce NAME` runs `REGISTRY[NAME]` (runner + report).
+
+Experiments use the library; the library never uses them. `compare` is what `sgt train` runs.
+A new experiment is one module with `add_arguments(parser)` and `reproduce(args) -> str` (the text to
+print) plus one `register` call (docs/extending.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from typing import Callable
+
+from sgt.experiments import timeseries, vanishing
+from sgt.experiments.comparison import compare, compare_methods, format_table
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    """A reproducible experiment: its one-line help, its flags and its runner + report."""
+
+    description: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    reproduce: Callable[[argparse.Namespace], str]
+    help: str = ""
+
+
+REGISTRY: dict[str, Experiment] = {
+    "timeseries": Experiment(
+        "Table 2: Diff(AUP), Diff(AUR) vs random on the synthetic benchmark", timeseries.add_arguments,
+        timeseries.reproduce,
+        "Trains every (dataset, model, seed) ordinarily and with saliency guided training, attributes the "
+        "test set with six methods and writes table2.{csv,md} and table2.png. Finished runs are cached in "
+        "OUT/cache, so a stopped run resumes."),
+    "vanishing": Experiment(
+        "Fig. 6: AUP/AUR of the LSTM's saliency for early, middle and late boxes", vanishing.add_arguments,
+        vanishing.reproduce,
+        "TopBox / MiddleBox / BottomBox (100×100), LSTM and LSTM with input-cell attention (r = 20), ordinary "
+        "vs saliency guided; writes vanishing.{csv,md} and vanishing.png."),
+}
+
+
+def register(name: str, experiment: Experiment, *, replace: bool = False) -> None:
+    """Add `experiment` as `sgt reproduce name` (an existing name only with `replace=True`)."""
+    if not isinstance(experiment, Experiment):
+        raise ValueError(f"experiment: expected a sgt.experiments.Experiment, got {type(experiment).__name__}")
+    if name in REGISTRY and not replace:
+        raise ValueError(f"name: an experiment {name!r} is already registered; pass replace=True")
+    REGISTRY[name] = experiment
+
+
+def unregister(name: str) -> None:
+    if name not in REGISTRY:
+        raise ValueError(f"name: unknown experiment {name!r}; expected one of {sorted(REGISTRY)}")
+    del REGISTRY[name]
+
+
+__all__ = ["Experiment", "REGISTRY", "compare", "compare_methods", "format_table", "register", "unregister"]

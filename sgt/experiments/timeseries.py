@@ -20,12 +20,11 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from sgt import data, many, models, saliency, train
+from sgt import _args, data, many, models, saliency, train
 from sgt.data import timeseries as tsdata
 from sgt.data.base import validation_split
 from sgt.metrics import timeseries as tsmetrics
@@ -45,7 +44,9 @@ class Settings:
     validation accuracy or after `patience` epochs without improvement, and cap the epochs.
     `gate`: (dataset, model, seed) triples enter the tables only if both regimes reach this test
     accuracy (the benchmark's 90 % rule). `group`: models trained at once per architecture (None:
-    GROUPS[arch]). `saliency_batch`: test samples attributed at once, with fresh random baselines per
+    GROUPS[arch]). `selection`: how each model's epoch is chosen on validation (`sgt.loop.improves`;
+    "first_best_accuracy", the earliest epoch with the best accuracy, made every cached record).
+    `saliency_batch`: test samples attributed at once, with fresh random baselines per
     batch (None: the whole test set; the 100×100 vanishing sets need 10 to fit in memory).
     """
 
@@ -60,9 +61,12 @@ class Settings:
     gate: float = 0.9
     saliency_batch: int | None = None
     group: int | None = None
+    selection: str = "first_best_accuracy"  # see sgt.loop.improves; the cached records were made with it
 
     def tag(self) -> str:
-        return f"k{self.k}_lam{self.lam}_e{self.epochs or 'auto'}_p{self.patience or 'auto'}"
+        """The cache folder of these settings; records made under another selection rule never mix."""
+        tag = f"k{self.k}_lam{self.lam}_e{self.epochs or 'auto'}_p{self.patience or 'auto'}"
+        return tag if self.selection == "first_best_accuracy" else f"{tag}_sel-{self.selection}"
 
     def budget(self, arch: str) -> tuple[int, int]:
         """(most epochs, patience) for `arch`."""
@@ -185,7 +189,7 @@ def run_group(arch: str, members: Sequence[tuple[str, int]], settings: Settings,
     records = [{"dataset": d, "arch": arch, "seed": s, "settings": dataclasses.asdict(settings), "regimes": {}}
                for d, s in members]
     attribute = make_attribute(model, tuple(methods))
-    accuracy = many.make_accuracy(model)
+    evaluate = many.make_evaluate(model)
     epochs, patience = settings.budget(arch)
     for regime, method in REGIMES.items():
         start = time.time()
@@ -193,10 +197,11 @@ def run_group(arch: str, members: Sequence[tuple[str, int]], settings: Settings,
         fit = many.fit_many(model, tx, method=method, config=config, x_train=stack(0, 0), y_train=stack(0, 1),
                             x_val=stack(1, 0), y_val=stack(1, 1), seeds=seeds, epochs=epochs,
                             batch_size=settings.batch_size, patience=patience,
-                            stop_accuracy=settings.stop_accuracy, progress=progress, desc=f"{arch} {regime}")
+                            stop_accuracy=settings.stop_accuracy, selection=settings.selection, progress=progress,
+                            desc=f"{arch} {regime}")
         x_test = np.stack([ds.x_test for ds in sets])
         y_test = np.stack([ds.y_test for ds in sets])
-        test_acc = np.asarray(accuracy(fit.params, fit.batch_stats, x_test, y_test))
+        test_acc = np.asarray(evaluate(fit.params, fit.batch_stats, x_test, y_test)[0])
         train_seconds = time.time() - start
         for g, (ds, rec) in enumerate(zip(sets, records)):
             params, batch_stats = fit.member(g)
@@ -206,7 +211,8 @@ def run_group(arch: str, members: Sequence[tuple[str, int]], settings: Settings,
             rng = np.random.default_rng([rec["seed"], list(REGIMES).index(regime), 7])
             rec["regimes"][regime] = {
                 "test_accuracy": float(test_acc[g]), "val_accuracy": float(fit.val_accuracy[g]),
-                "epochs": int(fit.epochs[g]), "best_epoch": int(fit.best_epoch[g]),
+                # records count epochs from 1: best_epoch = epochs trained when the model was selected
+                "epochs": int(fit.epochs[g]), "best_epoch": int(fit.best_epoch[g]) + 1,
                 "train_seconds_group": train_seconds,
                 "scores": score_maps(maps, ds.truth_test, rng),
                 "grad_time_profile": time_profile(maps["Grad"]) if "Grad" in maps else None,
@@ -257,3 +263,68 @@ def _check_name(name: str) -> None:
     if name not in tsdata.NAMES and name not in tsdata.VANISHING:
         raise ValueError(f"datasets: unknown dataset {name!r}; expected <Type>_<Gen> with Type in "
                          f"{tsdata.TYPES} and Gen in {tsdata.GENERATORS}, or one of {tsdata.VANISHING}")
+
+
+# --------------------------------------------------------------------------------------------
+# Command line: `sgt reproduce timeseries`
+
+
+def add_common_arguments(parser, *, out: str, saliency_batch: int | None) -> None:
+    """The flags `timeseries` and `vanishing` share; defaults from `Settings`."""
+    defaults = Settings()
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=saliency.names(),
+                        help="saliency methods from sgt.saliency.REGISTRY (default: the paper's six)")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--k", type=_args.open_fraction, default=defaults.k, help="fraction of cells masked by SGT")
+    parser.add_argument("--lam", type=_args.nonnegative_float, default=defaults.lam, help="KL weight λ of SGT")
+    parser.add_argument("--epochs", type=_args.positive_int,
+                        help="most epochs per model (default: per architecture, %s)"
+                             % ", ".join(f"{a} {e}" for a, e in EPOCHS.items()))
+    parser.add_argument("--patience", type=_args.positive_int,
+                        help="epochs without a validation gain before a model stops (default: a fifth of the epochs)")
+    parser.add_argument("--group", type=_args.positive_int, metavar="N",
+                        help="models trained at once (vmapped) per architecture (default: "
+                             + ", ".join(f"{a} {g}" for a, g in GROUPS.items()) + ")")
+    parser.add_argument("--saliency-batch", type=_args.positive_int, default=saliency_batch,
+                        help="test samples attributed at once, random baselines drawn per batch (default: "
+                             + ("all" if saliency_batch is None else str(saliency_batch)) + ")")
+    parser.add_argument("--out", type=Path, default=Path(out))
+    parser.add_argument("--report-only", action="store_true",
+                        help="write the tables and figures from the cached runs only; train nothing")
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def settings_from(args) -> Settings:
+    return Settings(k=args.k, lam=args.lam, epochs=args.epochs, patience=args.patience, group=args.group,
+                    saliency_batch=args.saliency_batch)
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--datasets", nargs="+", default=["gaussian"],
+                        help="dataset names (<Type>_<Gen>), 'gaussian' (the 10 <Type>_Box sets, default) or "
+                             "'all' (70)")
+    parser.add_argument("--models", nargs="+", default=list(ARCHS), choices=ARCHS)
+    add_common_arguments(parser, out="runs/timeseries", saliency_batch=None)
+
+
+def dataset_names(selection: Sequence[str]) -> list[str]:
+    """'gaussian' → the 10 <Type>_Box sets, 'all' → the 70, anything else as given."""
+    names = []
+    for d in selection:
+        names += {"gaussian": [f"{t}_Box" for t in tsdata.TYPES], "all": list(tsdata.NAMES)}.get(d, [d])
+    return names
+
+
+def reproduce(args) -> str:
+    """Run (or, with --report-only, read) every record and write Table 2; returns the text to print."""
+    from sgt.experiments import report
+
+    settings = settings_from(args)
+    start = time.time()
+    records = run(dataset_names(args.datasets), args.models, args.seeds, settings=settings, methods=args.methods,
+                  out=args.out, progress=not args.no_progress, train_missing=not args.report_only)
+    rows = report.diff_table(records, args.methods, settings.gate)
+    paths = [*report.write_table(rows, args.out), report.plot_diffs(rows, args.out / "table2.png"),
+             report.write_accuracy(records, settings.gate, args.out)]
+    return ((args.out / "table2.md").read_text() + f"\n{len(records)} runs ({(time.time() - start) / 60:.1f} min "
+            f"this call); wrote " + ", ".join(map(str, paths)))
