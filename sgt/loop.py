@@ -16,9 +16,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 from tqdm.auto import tqdm
 
-from sgt import train
+from sgt import distributed, train
 from sgt._checks import batch_message
 from sgt.checkpoint import Checkpointer
 from sgt.data.base import Dataset, epoch_order, validation_split
@@ -60,6 +62,7 @@ def evaluate(model: nn.Module, params, batch_stats, x: np.ndarray, y: np.ndarray
     mesh = mesh or train.make_mesh()
     eval_step = eval_step or train.make_eval_step(model, mesh)
     variables = train.replicate(train.TrainState(jnp.zeros((), jnp.int32), params, batch_stats, None, None), mesh)
+    sharded = NamedSharding(mesh, P(train.DATA_AXIS))
     loss_sum, correct = 0.0, 0.0
     for start in range(0, len(x), batch_size):
         xb, yb = x[start:start + batch_size], y[start:start + batch_size]
@@ -69,7 +72,8 @@ def evaluate(model: nn.Module, params, batch_stats, x: np.ndarray, y: np.ndarray
             xb = np.concatenate([xb, np.zeros((pad, *xb.shape[1:]), xb.dtype)])
             yb = np.concatenate([yb, np.zeros(pad, yb.dtype)])
             valid[-pad:] = 0
-        batch_loss, batch_correct = eval_step(variables, xb, yb, valid)
+        batch = distributed.global_tree((xb, yb, valid), sharded)  # unchanged with one process
+        batch_loss, batch_correct = eval_step(variables, *batch)
         loss_sum, correct = loss_sum + batch_loss, correct + batch_correct
     return {"loss": float(loss_sum) / len(x), "accuracy": float(correct) / len(x)}
 
@@ -82,7 +86,9 @@ class RunDir:
     """`out_dir/metrics.jsonl` (one line per epoch) and `out_dir/checkpoints/` of one training run.
 
     Opened fresh, an older run in the folder is removed; opened with `resume=True`, the newest
-    checkpoint must exist (nothing to resume is an error, not a silent fresh start).
+    checkpoint must exist (nothing to resume is an error, not a silent fresh start). With several
+    processes, `out_dir` is one folder shared by all: process 0 removes, truncates and appends the
+    log, and every process takes part in the Orbax checkpoints.
     """
 
     def __init__(self, out_dir: str | Path, resume: bool):
@@ -93,9 +99,11 @@ class RunDir:
             raise ValueError(f"resume: nothing to resume in {self.out_dir} (no folder {ckpt_dir}); "
                              f"start without resume")
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        if not resume and ckpt_dir.exists():
-            shutil.rmtree(ckpt_dir)  # a fresh run: do not mix with an older one
-            self.log_path.unlink(missing_ok=True)
+        if not resume and distributed.is_primary():
+            if ckpt_dir.exists():
+                shutil.rmtree(ckpt_dir)  # a fresh run: do not mix with an older one
+            self.log_path.write_text("")
+        distributed.barrier("sgt.RunDir.open")  # the others wait for the cleared folder
         self.checkpointer = Checkpointer(ckpt_dir)
         if resume and self.checkpointer.latest_step() is None:
             self.checkpointer.close()
@@ -110,13 +118,17 @@ class RunDir:
         if self.log_path.exists():
             history = [json.loads(line) for line in self.log_path.read_text().splitlines() if line.strip()]
         history = [r for r in history if r["step"] <= step]
-        self.log_path.write_text("".join(json.dumps(r) + "\n" for r in history))
+        distributed.barrier("sgt.RunDir.restore")  # every process has read the log before it is cut
+        if distributed.is_primary():
+            self.log_path.write_text("".join(json.dumps(r) + "\n" for r in history))
         return restored, history
 
     def save(self, tree: dict) -> None:
         self.checkpointer.save(int(tree["state"].step), tree)
 
     def log(self, record: dict) -> None:
+        if not distributed.is_primary():
+            return
         with self.log_path.open("a") as fh:
             fh.write(json.dumps(record) + "\n")
 
@@ -156,11 +168,13 @@ def epoch_means(running: dict) -> dict:
     return {k: float(v) / steps for k, v in sums.items()}
 
 
-def _snapshot(state: train.TrainState, val: dict, epoch: int) -> dict:
-    """A copy of the model variables (the step donates the state's buffers) and their validation scores."""
+def _snapshot(state: train.TrainState, val: dict, epoch: int, mesh) -> dict:
+    """A copy of the model variables (the step donates the state's buffers) and their validation scores
+    (global arrays when several processes share the mesh, so that all of them checkpoint it)."""
     variables = jax.tree.map(jnp.copy, {"params": state.params, "batch_stats": state.batch_stats})
-    return {**variables, "val_accuracy": jnp.float32(val["accuracy"]), "val_loss": jnp.float32(val["loss"]),
-            "epoch": jnp.int32(epoch)}
+    scores = {"val_accuracy": jnp.float32(val["accuracy"]), "val_loss": jnp.float32(val["loss"]),
+              "epoch": jnp.int32(epoch)}
+    return {**variables, **distributed.global_tree(scores, NamedSharding(mesh, P()))}  # as is with one process
 
 
 # --------------------------------------------------------------------------------------------
@@ -221,7 +235,7 @@ def fit(
     step_fn = train.make_train_step(model, tx, method=method, config=config, mesh=mesh)
     eval_step = train.make_eval_step(model, mesh)
     state = train.create_train_state(model, tx, x_train, seed, mesh)
-    best = _snapshot(state, {"accuracy": -1.0, "loss": float("inf")}, -1)
+    best = _snapshot(state, {"accuracy": -1.0, "loss": float("inf")}, -1, mesh)
     running = zero_sums(mesh)  # this epoch's summed step metrics, checkpointed with the state
 
     run, history = None, []
@@ -230,11 +244,10 @@ def fit(
         if resume:
             restored, history = run.restore({"state": state, "best": best, "running": running})
             state, best, running = restored["state"], restored["best"], restored["running"]
-        else:
-            run.log_path.write_text("")
 
     done = int(state.step)
-    bar = tqdm(total=epochs * steps_per_epoch, initial=done, disable=not progress, desc=method, unit="step")
+    bar = tqdm(total=epochs * steps_per_epoch, initial=done, disable=not progress or not distributed.is_primary(),
+               desc=method, unit="step")
 
     def after_step(i, new_state, new_running, metrics):
         bar.update(1)
@@ -256,7 +269,7 @@ def fit(
         running = zero_sums(mesh)
         val = evaluate(model, state.params, state.batch_stats, x_val, y_val, batch_size, mesh, eval_step)
         if improves(val["accuracy"], val["loss"], float(best["val_accuracy"]), float(best["val_loss"]), selection):
-            best, since_best = _snapshot(state, val, epoch), 0
+            best, since_best = _snapshot(state, val, epoch, mesh), 0
         else:
             since_best += 1
         record = {"epoch": epoch, "step": int(state.step), "seconds": round(time.perf_counter() - tic, 3),

@@ -19,7 +19,7 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from sgt import losses, masking
+from sgt import distributed, losses, masking
 from sgt._checks import check_finite
 from sgt.saliency.gradient import target_score
 
@@ -219,6 +219,7 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformation, *, metho
         check_batch(x, y, mesh)
         if isinstance(x, np.ndarray):  # host batches are cheap to check; device arrays are not pulled back
             check_finite("x", x)
+        x, y = distributed.global_array(x, sharded), distributed.global_array(y, sharded)  # multi-process only
         return jitted(state, x, y)
 
     checked_step.jitted = jitted
