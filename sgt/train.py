@@ -38,6 +38,13 @@ class SGTConfig:
     own [min, max], "mean" or "constant" (`fill_value`). target: saliency of the true "label" or the
     "predicted" class. saliency_pass: "inference" (separate eval-mode pass, as the authors) or
     "shared" (input gradient through the clean training forward; exact without dropout/BatchNorm).
+    selection: how the k lowest units are found (`sgt.masking.SELECTIONS`); None = the backend's
+    default (`sgt.masking.default_selection()`: "radix" on CPU, "top_k" on GPU/TPU); all give the
+    same mask (except "approx_min_k" on TPU, which is approximate).
+    low_memory: keep no activations of the clean and masked training forwards for the backward
+    pass; each branch's forward is recomputed in its backward (`jax.checkpoint`). The two branches
+    meet only at the logits, so the peak memory holds the activations of one branch at a time
+    instead of both, for the price of a third training forward per step. Same loss and gradients.
     """
 
     k: float | int = 0.5
@@ -47,6 +54,8 @@ class SGTConfig:
     fill_value: float = 0.0
     target: str = "label"
     saliency_pass: str = "inference"
+    selection: str | None = None
+    low_memory: bool = False
 
     def __post_init__(self):
         if isinstance(self.k, bool) or not isinstance(self.k, (int, float)):
@@ -61,6 +70,10 @@ class SGTConfig:
                               ("target", TARGETS), ("saliency_pass", SALIENCY_PASSES)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name}: expected one of {allowed}, got {getattr(self, name)!r}")
+        if self.selection is not None and self.selection not in masking.SELECTIONS:
+            raise ValueError(f"selection: expected None or one of {masking.SELECTIONS}, got {self.selection!r}")
+        if not isinstance(self.low_memory, bool):
+            raise ValueError(f"low_memory: expected a bool, got {self.low_memory!r}")
 
 
 @flax.struct.dataclass
@@ -135,6 +148,12 @@ def sgt_loss_fn(model, config: SGTConfig):
     def saliency_target(logits, y):
         return y if config.target == "label" else jnp.argmax(logits, -1)
 
+    def branch(params, batch_stats, x, key):  # one training forward: logits, new BatchNorm statistics
+        return forward(model, params, batch_stats, x, train=True, key=key)
+
+    if config.low_memory:  # save only the inputs; recompute the branch's forward in its backward
+        branch = jax.checkpoint(branch)
+
     def loss_fn(params, state, x, y, key):
         k_fill, k_clean, k_masked = jax.random.split(key, 3)
         if config.saliency_pass == "inference":
@@ -143,18 +162,18 @@ def sgt_loss_fn(model, config: SGTConfig):
             eval_logits, f_vjp = jax.vjp(f, x)
             target = saliency_target(eval_logits, y)
             saliency = f_vjp(jax.grad(target_score)(eval_logits, target))[0]
-            clean, batch_stats = forward(model, params, state.batch_stats, x, train=True, key=k_clean)
+            clean, batch_stats = branch(params, state.batch_stats, x, k_clean)
         else:
             def clean_forward(x):
-                return forward(model, params, state.batch_stats, x, train=True, key=k_clean)
+                return branch(params, state.batch_stats, x, k_clean)
 
             clean, f_vjp, batch_stats = jax.vjp(clean_forward, x, has_aux=True)
             target = saliency_target(clean, y)
             saliency = f_vjp(jax.grad(target_score)(jax.lax.stop_gradient(clean), target))[0]
         x_masked = jax.lax.stop_gradient(masking.mask_lowest(
             x, jax.lax.stop_gradient(saliency), config.k, key=k_fill,
-            rank_by=config.rank_by, fill=config.fill, value=config.fill_value))
-        masked, batch_stats = forward(model, params, batch_stats, x_masked, train=True, key=k_masked)
+            rank_by=config.rank_by, fill=config.fill, value=config.fill_value, selection=config.selection))
+        masked, batch_stats = branch(params, batch_stats, x_masked, k_masked)
         ce = losses.cross_entropy(clean, y)
         kl = losses.kl_divergence(clean, masked)
         loss = ce + config.lam * kl

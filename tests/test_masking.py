@@ -91,3 +91,26 @@ def test_bad_arguments_are_rejected():
         masking.mask_lowest(x, x, 1, fill="uniform")
     with pytest.raises(ValueError, match="scores"):
         masking.lowest_k(jnp.zeros(4), 1)
+
+
+@pytest.mark.parametrize("shape, k", [((5, 7, 3), 6), ((4, 28, 28), 0.5), ((3, 50, 50), 0.8), ((2, 9), 1)])
+def test_every_selection_gives_the_same_mask_on_tie_free_scores(shape, k):
+    scores = jnp.asarray(np.random.default_rng(4).normal(size=shape), jnp.float32)
+    masks = {s: np.asarray(masking.lowest_k(scores, k, selection=s)) for s in masking.SELECTIONS}
+    for s, m in masks.items():
+        np.testing.assert_array_equal(m, masks["radix"], err_msg=s)
+
+
+def test_exact_selections_break_ties_by_lower_index():
+    scores = jnp.array([[1.0, 0.5, 0.5, 0.5, 2.0, 0.5], [3.0, 3.0, 3.0, 3.0, 3.0, 3.0]])
+    for selection in ("radix", "top_k"):
+        np.testing.assert_array_equal(masking.lowest_k(scores, 2, selection=selection),
+                                      [[False, True, True, False, False, False],
+                                       [True, True, False, False, False, False]])
+
+
+def test_default_selection_follows_the_backend():
+    assert masking.default_selection("cpu") == "radix"
+    assert masking.default_selection("gpu") == masking.default_selection("tpu") == "top_k"
+    with pytest.raises(ValueError, match="selection"):
+        masking.lowest_k(jnp.zeros((2, 4)), 1, selection="sort")

@@ -6,6 +6,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from sgt import nn_ops
+
 
 def _torch_init(fan_in: int) -> dict:
     """PyTorch's default for Conv2d and Linear, which the authors' network trained with: weights and
@@ -20,21 +22,27 @@ class MnistCNN(nn.Module):
 
     Input NHWC [B, 28, 28, 1]; output logits. The authors' network ends in log_softmax, which
     changes nothing in cross-entropy but makes their saliency the gradient of log p(y|x); here the
-    saliency is that of the logit (design.md §1).
+    saliency is that of the logit.
+
+    `conv_impl` / `pool_impl` choose how the convolutions and the max-pool are computed
+    (`sgt.nn_ops`; default: the fastest measured on the current backend). They change neither the
+    parameters nor, beyond float rounding, the outputs.
     """
 
     num_classes: int = 10
     dtype: jnp.dtype = jnp.float32
+    conv_impl: str | None = None
+    pool_impl: str | None = None
 
     @nn.compact
     def __call__(self, x, train: bool = False):
         x = jnp.asarray(x, self.dtype)
-        conv = lambda n, x: nn.Conv(n, (3, 3), padding="VALID", dtype=self.dtype,  # noqa: E731
-                                    **_torch_init(9 * x.shape[-1]))(x)
+        conv = lambda n, x: nn_ops.Conv(n, (3, 3), padding="VALID", dtype=self.dtype,  # noqa: E731
+                                        impl=self.conv_impl, **_torch_init(9 * x.shape[-1]))(x)
         dense = lambda n, x: nn.Dense(n, dtype=self.dtype, **_torch_init(x.shape[-1]))(x)  # noqa: E731
         x = nn.relu(conv(32, x))
         x = nn.relu(conv(64, x))
-        x = nn.max_pool(x, (2, 2), strides=(2, 2))
+        x = nn_ops.max_pool(x, (2, 2), strides=(2, 2), impl=self.pool_impl)
         x = nn.Dropout(0.25, deterministic=not train)(x)
         x = x.reshape(x.shape[0], -1)
         x = nn.relu(dense(128, x))

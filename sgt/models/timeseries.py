@@ -1,4 +1,4 @@
-"""Time-series classifiers of the interpretability benchmark (timeseries-benchmark.md §2.1).
+"""Time-series classifiers of the interpretability benchmark (docs/timeseries-benchmark.md).
 
 Inputs are [batch, time, features]; outputs are logits [batch, classes].
 """
@@ -10,6 +10,8 @@ from typing import Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from sgt import nn_ops
 
 
 class WeightNormCausalConv(nn.Module):
@@ -23,6 +25,7 @@ class WeightNormCausalConv(nn.Module):
     kernel_size: int
     dilation: int
     dtype: jnp.dtype = jnp.float32
+    conv_impl: str | None = None
 
     @nn.compact
     def __call__(self, x):
@@ -31,9 +34,8 @@ class WeightNormCausalConv(nn.Module):
         b = self.param("bias", nn.initializers.zeros, (self.features,))
         w = (v * (g / jnp.linalg.norm(v.reshape(-1, v.shape[-1]), axis=0))).astype(self.dtype)
         pad = (self.kernel_size - 1) * self.dilation
-        y = jax.lax.conv_general_dilated(
-            jnp.asarray(x, self.dtype), w, window_strides=(1,), padding=[(pad, 0)], rhs_dilation=(self.dilation,),
-            dimension_numbers=("NWC", "WIO", "NWC"))
+        y = nn_ops.conv(jnp.asarray(x, self.dtype), w, 1, [(pad, 0)], kernel_dilation=self.dilation,
+                        impl=self.conv_impl)
         return y + b.astype(self.dtype)
 
 
@@ -43,15 +45,17 @@ class TemporalBlock(nn.Module):
     dilation: int
     dropout: float
     dtype: jnp.dtype = jnp.float32
+    conv_impl: str | None = None
 
     @nn.compact
     def __call__(self, x, train: bool):
         y = x
         for _ in range(2):
-            y = nn.relu(WeightNormCausalConv(self.features, self.kernel_size, self.dilation, self.dtype)(y))
+            y = nn.relu(WeightNormCausalConv(self.features, self.kernel_size, self.dilation, self.dtype,
+                                             self.conv_impl)(y))
             y = nn.Dropout(self.dropout, deterministic=not train)(y)
-        residual = x if x.shape[-1] == self.features else nn.Conv(
-            self.features, (1,), kernel_init=nn.initializers.normal(0.01), dtype=self.dtype)(x)
+        residual = x if x.shape[-1] == self.features else nn_ops.Conv(
+            self.features, (1,), kernel_init=nn.initializers.normal(0.01), dtype=self.dtype, impl=self.conv_impl)(x)
         return nn.relu(y + residual)
 
 
@@ -68,12 +72,14 @@ class TCN(nn.Module):
     kernel_size: int = 4
     dropout: float = 0.1
     dtype: jnp.dtype = jnp.float32
+    conv_impl: str | None = None  # `sgt.nn_ops` implementation; default: the fastest on the backend
 
     @nn.compact
     def __call__(self, x, train: bool = False):
         x = jnp.asarray(x, self.dtype)
         for level, features in enumerate(self.channels):
-            x = TemporalBlock(features, self.kernel_size, 2**level, self.dropout, self.dtype)(x, train)
+            x = TemporalBlock(features, self.kernel_size, 2**level, self.dropout, self.dtype,
+                              self.conv_impl)(x, train)
         self.sow("intermediates", "sequence", x)
         return nn.Dense(self.num_classes, dtype=self.dtype)(x.max(axis=1)).astype(jnp.float32)
 

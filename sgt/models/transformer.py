@@ -1,4 +1,4 @@
-"""The benchmark's causal Transformer encoder classifier (timeseries-benchmark.md §2.1).
+"""The benchmark's causal Transformer encoder classifier (docs/timeseries-benchmark.md).
 
 Inputs [batch, time, features] with d_model = features (no input projection); logits [batch, classes].
 """

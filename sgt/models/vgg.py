@@ -13,6 +13,8 @@ import flax.linen as nn
 import jax.numpy as jnp
 import numpy as np
 
+from sgt import nn_ops
+
 # torchvision "D" configuration: conv widths, "M" = 2×2 max-pool with stride 2.
 VGG16_CONFIG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
 
@@ -47,25 +49,32 @@ def adaptive_avg_pool(x, size: int):
     return jnp.einsum("ih,jw,bhwc->bijc", matrix(x.shape[1]), matrix(x.shape[2]), x)
 
 
-def conv3x3(features: int, index: int, dtype=jnp.float32) -> nn.Conv:
+def conv3x3(features: int, index: int, dtype=jnp.float32, impl: str | None = None) -> nn_ops.Conv:
     """torchvision's Conv2d(·, features, 3, padding=1) at `features.{index}` (He-normal fan_out init)."""
-    return nn.Conv(features, (3, 3), padding=((1, 1), (1, 1)), dtype=dtype,
-                   kernel_init=nn.initializers.variance_scaling(2.0, "fan_out", "normal"), name=f"conv_{index}")
+    return nn_ops.Conv(features, (3, 3), padding=((1, 1), (1, 1)), dtype=dtype, impl=impl,
+                       kernel_init=nn.initializers.variance_scaling(2.0, "fan_out", "normal"), name=f"conv_{index}")
 
 
 class VGG16Features(nn.Module):
-    """The 13 convolutions (3×3, padding 1, bias, ReLU) and 5 max-pools; [B, H, W, 3] → [B, H/32, W/32, 512]."""
+    """The 13 convolutions (3×3, padding 1, bias, ReLU) and 5 max-pools; [B, H, W, 3] → [B, H/32, W/32, 512].
+
+    `conv_impl` / `pool_impl`: see `sgt.nn_ops`. Note that in training the "slices" convolution
+    keeps each convolution's patch matrix (9× its input) for the backward pass, which at 224×224
+    is about 0.1 GB per image for the first block; use `conv_impl="xla"` where memory is short.
+    """
 
     dtype: jnp.dtype = jnp.float32
+    conv_impl: str | None = None
+    pool_impl: str | None = None
 
     @nn.compact
     def __call__(self, x):
         indices = iter(conv_indices())
         for item in VGG16_CONFIG:
             if item == "M":
-                x = nn.max_pool(x, (2, 2), strides=(2, 2))
+                x = nn_ops.max_pool(x, (2, 2), strides=(2, 2), impl=self.pool_impl)
             else:
-                x = nn.relu(conv3x3(item, next(indices), self.dtype)(x))
+                x = nn.relu(conv3x3(item, next(indices), self.dtype, self.conv_impl)(x))
         return x
 
 
@@ -83,10 +92,12 @@ class VGG16(nn.Module):
     head: Sequence[int] = (4048, 2048)
     dropout: float = 0.4
     dtype: jnp.dtype = jnp.float32
+    conv_impl: str | None = None  # `sgt.nn_ops`; default: the fastest measured on the backend
+    pool_impl: str | None = None
 
     @nn.compact
     def __call__(self, x, train: bool = False):
-        x = VGG16Features(self.dtype, name="features")(jnp.asarray(x, self.dtype))
+        x = VGG16Features(self.dtype, self.conv_impl, self.pool_impl, name="features")(jnp.asarray(x, self.dtype))
         x = adaptive_avg_pool(x, 7)
         x = x.transpose(0, 3, 1, 2).reshape(x.shape[0], -1)  # PyTorch flatten order
         for width in self.head:
