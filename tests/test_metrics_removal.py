@@ -1,5 +1,7 @@
 """Removal curves, their area, the random ranking and ROAR's images, checked by hand."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -139,6 +141,23 @@ def test_batched_equals_unbatched_with_and_without_a_key():
                 chunks = metrics.removal_curve(f, x, y, scores, replacement=replacement, key=key, batch_size=batch)
                 np.testing.assert_array_equal(chunks, whole)
     assert whole[0] == 1.0 and whole.shape == (10,)
+
+
+def test_a_partial_classifier_gives_the_same_curve():
+    rng = np.random.default_rng(3)
+    x, scores = _data(batch=8)
+    def apply(w, x):
+        return x.reshape(x.shape[0], -1) @ w
+
+    results = []
+    for seed in (0, 1):
+        w = jnp.asarray(np.random.default_rng(seed).normal(size=(40, 3)), jnp.float32)
+        y = rng.integers(0, 3, 8)
+        plain = metrics.removal_curve(functools.partial(apply, w), x, y, scores, batch_size=3)
+        traced = metrics.removal_curve(jax.tree_util.Partial(apply, w), x, y, scores, batch_size=3)
+        np.testing.assert_array_equal(traced, plain)
+        results.append(plain)
+    assert not np.array_equal(*results)
 
 
 def test_a_key_changes_only_the_order_among_ties():

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -166,7 +166,6 @@ def remove_top(x, scores, fraction: float, replacement=0.0, *, key: jax.Array | 
     return _remove(x, removal_ranks(s, key=key), jnp.int32(count), jnp.asarray(r))
 
 
-@functools.partial(jax.jit, static_argnums=0)
 def _correct_per_count(f, x, y, ranks, replacement, counts):
     """Correct predictions of `f` on x with the `count` top-ranked units replaced, for each count."""
 
@@ -175,6 +174,10 @@ def _correct_per_count(f, x, y, ranks, replacement, counts):
         return jnp.sum(jnp.argmax(logits, axis=-1) == y)
 
     return jax.lax.map(one, counts)
+
+
+_correct_static = jax.jit(_correct_per_count, static_argnums=0)  # f a plain function: compiled per f
+_correct_traced = jax.jit(_correct_per_count)  # f a jax.tree_util.Partial: its arguments are traced
 
 
 def removal_curve(f: Callable[[jax.Array], jax.Array], x, y, scores, fractions: Sequence[float] = FRACTIONS, *,
@@ -186,7 +189,9 @@ def removal_curve(f: Callable[[jax.Array], jax.Array], x, y, scores, fractions: 
     channels; p = 0 is the accuracy on x itself. Ties are broken at random with `key` (by flat index
     when None). `batch_size` evaluates that many samples at a time (None: all at once); the result
     does not depend on it. One jitted program per batch shape evaluates every fraction; passing the
-    same `f` object again reuses it.
+    same `f` object again reuses it. To reuse it across parameter sets, pass
+    `f = jax.tree_util.Partial(apply, params)` with one `apply(params, x)` function: a `Partial`'s
+    arguments are traced, not baked into the program.
     """
     x = jnp.asarray(x)
     s = _scores(scores)
@@ -202,11 +207,12 @@ def removal_curve(f: Callable[[jax.Array], jax.Array], x, y, scores, fractions: 
     r, per_sample = _replacement(replacement, x.shape, x.dtype)
     ranks = removal_ranks(s, key=key)
     step = batch_size or batch
+    evaluate = _correct_traced if isinstance(f, jax.tree_util.Partial) else _correct_static
     correct = np.zeros(len(p), np.int64)
     for start in range(0, batch, step):
         part = slice(start, start + step)
         rep = jnp.asarray(r[part] if per_sample else r)
-        correct += np.asarray(_correct_per_count(f, x[part], labels[part], ranks[part], rep, counts))
+        correct += np.asarray(evaluate(f, x[part], labels[part], ranks[part], rep, counts))
     return correct / batch
 
 
