@@ -85,13 +85,15 @@ class Settings:
     """Training settings (the cache folder's name) and evaluation settings (a subfolder's name).
 
     Defaults: the authors' optimizer and batch (Adadelta, lr 1, batch 512) and SGT options (k = 0.5,
-    λ = 1, uniform fill); `epochs` is ours (theirs: up to 100). `train_subset`: train on that many
+    λ = 1, uniform fill); `epochs` is ours (theirs: up to 100, stopping after 20 without a gain, which
+    `patience` gives; None: no early stop). `train_subset`: train on that many
     training images (a fixed random choice), for quick checks of the pipeline only.
     """
 
     dataset: str = "mnist"
     model: str = "mnist_cnn"
     epochs: int = 10
+    patience: int | None = None
     batch_size: int = 512
     optimizer: str = "adadelta"
     lr: float = 1.0
@@ -113,7 +115,8 @@ class Settings:
         train.SGTConfig(k=self.k, lam=self.lam, rank_by=self.rank_by, fill=self.fill)  # checks them
 
     def tag(self) -> str:
-        tag = (f"{self.dataset}_{self.model}_e{self.epochs}_b{self.batch_size}_{self.optimizer}{self.lr:g}"
+        tag = (f"{self.dataset}_{self.model}_e{self.epochs}{f'_p{self.patience}' if self.patience else ''}"
+               f"_b{self.batch_size}_{self.optimizer}{self.lr:g}"
                f"_k{self.k:g}_lam{self.lam:g}_{self.rank_by}_{self.fill}_val{self.val_fraction:g}")
         return tag + (f"_train{self.train_subset}" if self.train_subset else "")
 
@@ -235,7 +238,8 @@ def train_model(settings: Settings, ds: Dataset, method: str, seed: int, run_dir
     resume = checkpoints.exists() and any(p.name.isdigit() for p in checkpoints.iterdir())
     tic = time.perf_counter()
     fit = loop.fit(net, ds, method=method, config=settings.sgt_config() if method == "sgt" else None, tx=tx,
-                   epochs=settings.epochs, batch_size=settings.batch_size, val_fraction=settings.val_fraction,
+                   epochs=settings.epochs, patience=settings.patience, batch_size=settings.batch_size,
+                   val_fraction=settings.val_fraction,
                    seed=seed, out_dir=run_dir, resume=resume, progress=progress)
     variables = {"params": fit.best["params"], "batch_stats": fit.best["batch_stats"]}
     record = {"method": method, "seed": seed, "test_accuracy": fit.test["accuracy"], "test_loss": fit.test["loss"],
@@ -782,6 +786,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--epochs", type=_args.positive_int, default=defaults.epochs,
                         help=f"epochs per model (default {defaults.epochs}; the authors trained up to 100)")
+    parser.add_argument("--patience", type=_args.positive_int,
+                        help="stop a model after this many epochs without a validation gain (the authors: 20; "
+                             "default: no early stop)")
     parser.add_argument("--batch-size", type=_args.positive_int, default=defaults.batch_size)
     parser.add_argument("--optimizer", choices=list(OPTIMIZERS), default=defaults.optimizer)
     parser.add_argument("--lr", type=_args.positive_float, default=defaults.lr)
@@ -812,7 +819,8 @@ def add_arguments(parser) -> None:
 
 
 def settings_from(args) -> Settings:
-    return Settings(dataset=args.dataset, model=args.model, epochs=args.epochs, batch_size=args.batch_size,
+    return Settings(dataset=args.dataset, model=args.model, epochs=args.epochs, patience=args.patience,
+                    batch_size=args.batch_size,
                     optimizer=args.optimizer, lr=args.lr, k=args.k, lam=args.lam, rank_by=args.rank_by,
                     train_subset=args.train_subset, test_subset=args.test_subset, baselines=args.baselines,
                     score=args.score)
