@@ -19,7 +19,7 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from sgt import distributed, losses, masking
+from sgt import adapters, distributed, losses, masking
 from sgt._checks import check_finite
 from sgt.saliency.gradient import target_score
 
@@ -42,9 +42,15 @@ class SGTConfig:
     default (`sgt.masking.default_selection()`: "radix" on CPU, "top_k" on GPU/TPU); all give the
     same mask (except "approx_min_k" on TPU, which is approximate).
     low_memory: keep no activations of the clean and masked training forwards for the backward
-    pass; each branch's forward is recomputed in its backward (`jax.checkpoint`). The two branches
-    meet only at the logits, so the peak memory holds the activations of one branch at a time
-    instead of both, for the price of a third training forward per step. Same loss and gradients.
+    pass. The two branches meet only at the logits, so the backward recomputes the clean branch
+    and takes its gradient, then recomputes the masked branch and takes its gradient (in that
+    order, enforced), so that the activations of only one branch need be held at a time, for the
+    price of two more training forwards per step (one more with saliency_pass="shared"). Same
+    loss, gradients and BatchNorm statistics. Measured with XLA's CPU `memory_analysis()` on the
+    MNIST CNN and ResNet-20 (batch 128) this does *not* yet lower the step's peak (it is about
+    equal, or higher with XLA CPU's default concurrency-optimised scheduler): there the peak is set
+    by the saliency pass and the transient patch matrices, not by the stored activations
+    (benchmarks/README.md). Experimental.
     """
 
     k: float | int = 0.5
@@ -93,15 +99,17 @@ def create_train_state(model: nn.Module, tx: optax.GradientTransformation, examp
     return replicate(init_state(model, tx, example_x, jax.random.PRNGKey(seed)), mesh or make_mesh())
 
 
-def init_state(model: nn.Module, tx: optax.GradientTransformation, example_x, key: jax.Array) -> TrainState:
-    """A fresh train state from `key`, unplaced (`jax.vmap` it over keys to start many models)."""
+def init_state(model, tx: optax.GradientTransformation, example_x, key: jax.Array) -> TrainState:
+    """A fresh train state from `key`, unplaced (`jax.vmap` it over keys to start many models).
+
+    `model`: anything `sgt.adapters.adapt` accepts (Linen with or without `train`, NNX, a pure apply).
+    """
     init_key, run_key = jax.random.split(key)
-    variables = model.init({"params": init_key, "dropout": init_key}, jnp.asarray(example_x[:1]), train=False)
-    params = variables["params"]
+    params, state = adapters.adapt(model).init(init_key, jnp.asarray(example_x[:1]))
     return TrainState(
         step=jnp.zeros((), jnp.int32),
         params=params,
-        batch_stats=variables.get("batch_stats", {}),
+        batch_stats=state,
         opt_state=tx.init(params),
         key=run_key,
     )
@@ -112,21 +120,15 @@ def replicate(tree, mesh: Mesh):
     return jax.device_put(tree, NamedSharding(mesh, P()))
 
 
-def forward(model: nn.Module, params, batch_stats, x, *, train: bool, key=None):
-    """Logits and the (possibly updated) BatchNorm running statistics."""
-    variables = {"params": params, **({"batch_stats": batch_stats} if batch_stats else {})}
-    if not train:
-        return model.apply(variables, x, train=False), batch_stats
-    rngs = {"dropout": key}
-    if batch_stats:
-        logits, updates = model.apply(variables, x, train=True, rngs=rngs, mutable=["batch_stats"])
-        return logits, updates["batch_stats"]
-    return model.apply(variables, x, train=True, rngs=rngs), batch_stats
+def forward(model, params, batch_stats, x, *, train: bool, key=None):
+    """Logits and the (possibly updated) model state (BatchNorm statistics), through `sgt.adapters`."""
+    return adapters.adapt(model).apply(params, batch_stats, x, train=train, key=key)
 
 
-def classifier(model: nn.Module, params, batch_stats=None) -> Callable[[jax.Array], jax.Array]:
+def classifier(model, params, batch_stats=None) -> Callable[[jax.Array], jax.Array]:
     """The inference-mode classifier f(x) -> logits, parameters closed over."""
-    return lambda x: forward(model, params, batch_stats or {}, x, train=False)[0]
+    adapter = adapters.adapt(model)
+    return lambda x: adapter.apply(params, batch_stats or {}, x, train=False)[0]
 
 
 def _metrics(loss, ce, kl, logits, labels):
@@ -148,11 +150,7 @@ def sgt_loss_fn(model, config: SGTConfig):
     def saliency_target(logits, y):
         return y if config.target == "label" else jnp.argmax(logits, -1)
 
-    def branch(params, batch_stats, x, key):  # one training forward: logits, new BatchNorm statistics
-        return forward(model, params, batch_stats, x, train=True, key=key)
-
-    if config.low_memory:  # save only the inputs; recompute the branch's forward in its backward
-        branch = jax.checkpoint(branch)
+    both_branches = _low_memory_branches(model) if config.low_memory else None
 
     def loss_fn(params, state, x, y, key):
         k_fill, k_clean, k_masked = jax.random.split(key, 3)
@@ -162,10 +160,15 @@ def sgt_loss_fn(model, config: SGTConfig):
             eval_logits, f_vjp = jax.vjp(f, x)
             target = saliency_target(eval_logits, y)
             saliency = f_vjp(jax.grad(target_score)(eval_logits, target))[0]
-            clean, batch_stats = branch(params, state.batch_stats, x, k_clean)
+            if not config.low_memory:
+                clean, batch_stats = forward(model, params, state.batch_stats, x, train=True, key=k_clean)
         else:
+            # In low-memory mode this clean forward only serves the saliency (its parameter
+            # gradient comes from `both_branches`, which recomputes it with the same key).
+            weights = jax.lax.stop_gradient(params) if config.low_memory else params
+
             def clean_forward(x):
-                return branch(params, state.batch_stats, x, k_clean)
+                return forward(model, weights, state.batch_stats, x, train=True, key=k_clean)
 
             clean, f_vjp, batch_stats = jax.vjp(clean_forward, x, has_aux=True)
             target = saliency_target(clean, y)
@@ -173,13 +176,69 @@ def sgt_loss_fn(model, config: SGTConfig):
         x_masked = jax.lax.stop_gradient(masking.mask_lowest(
             x, jax.lax.stop_gradient(saliency), config.k, key=k_fill,
             rank_by=config.rank_by, fill=config.fill, value=config.fill_value, selection=config.selection))
-        masked, batch_stats = branch(params, batch_stats, x_masked, k_masked)
+        if config.low_memory:
+            clean, masked, batch_stats = both_branches(params, state.batch_stats, x, x_masked, k_clean, k_masked)
+        else:
+            masked, batch_stats = forward(model, params, batch_stats, x_masked, train=True, key=k_masked)
         ce = losses.cross_entropy(clean, y)
         kl = losses.kl_divergence(clean, masked)
         loss = ce + config.lam * kl
         return loss, (batch_stats, _metrics(loss, ce, kl, clean, y))
 
     return loss_fn
+
+
+def _low_memory_branches(model):
+    """(params, batch_stats, x, x̃, key_clean, key_masked) -> (clean logits, masked logits, statistics)
+    with a gradient for `params` that holds the activations of one branch at a time.
+
+    The forward keeps no activations (only the inputs). The backward recomputes the clean branch
+    and takes its parameter gradient, then — after an optimization barrier, so that XLA cannot
+    overlap the two — recomputes the masked branch and takes its gradient; the sum is the
+    gradient of the loss through both branches. In training mode a branch's logits do not depend
+    on the BatchNorm running statistics it is given, so both recomputations may start from the
+    incoming ones; the returned statistics are updated by the clean pass, then the masked pass.
+    """
+
+    def logits(params, batch_stats, x, key):
+        return forward(model, params, batch_stats, x, train=True, key=key)[0]
+
+    def run(params, batch_stats, x, x_masked, k_clean, k_masked):
+        clean, stats = forward(model, params, batch_stats, x, train=True, key=k_clean)
+        masked, stats = forward(model, params, stats, x_masked, train=True, key=k_masked)
+        return clean, masked, stats
+
+    @jax.custom_vjp
+    def both(params, batch_stats, x, x_masked, k_clean, k_masked):
+        return run(params, batch_stats, x, x_masked, k_clean, k_masked)
+
+    def both_fwd(params, batch_stats, x, x_masked, k_clean, k_masked):
+        return run(params, batch_stats, x, x_masked, k_clean, k_masked), (params, batch_stats, x, x_masked,
+                                                                          k_clean, k_masked)
+
+    def both_bwd(residuals, cotangents):
+        params, batch_stats, x, x_masked, k_clean, k_masked = residuals
+        g_clean, g_masked, _ = cotangents
+        # The barriers keep XLA from merging a recomputation with the forward pass (and so from
+        # keeping that pass's activations alive) and fix the order of the two branches.
+        params_c, x, g_clean = jax.lax.optimization_barrier((params, x, g_clean))
+        _, clean_vjp = jax.vjp(lambda p: logits(p, batch_stats, x, k_clean), params_c)
+        (grads,) = clean_vjp(g_clean)
+        grads, params, x_masked, g_masked = jax.lax.optimization_barrier((grads, params, x_masked, g_masked))
+        _, masked_vjp = jax.vjp(lambda p: logits(p, batch_stats, x_masked, k_masked), params)
+        (masked_grads,) = masked_vjp(g_masked)
+        grads = jax.tree.map(jnp.add, grads, masked_grads)
+        zero = lambda tree: jax.tree.map(_zero_cotangent, tree)  # noqa: E731
+        return grads, zero(batch_stats), zero(x), zero(x_masked), zero(k_clean), zero(k_masked)
+
+    both.defvjp(both_fwd, both_bwd)
+    return both
+
+
+def _zero_cotangent(v):
+    if jnp.issubdtype(v.dtype, jnp.floating):
+        return jnp.zeros_like(v)
+    return np.zeros(v.shape, jax.dtypes.float0)
 
 
 def make_mesh(devices=None) -> Mesh:
@@ -202,6 +261,7 @@ def train_step(model: nn.Module, tx: optax.GradientTransformation, *, method: st
                config: SGTConfig | None = None):
     """The pure, unjitted step `step(state, x, y) -> (state, metrics)`, to compose with
     `jax.jit`, `jax.vmap` (many models at once) or `jax.lax.scan`."""
+    model = adapters.adapt(model)  # once, so an NNX model is split once
     if method == "standard":
         loss_fn = standard_loss_fn(model)
     elif method == "sgt":
@@ -248,6 +308,7 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformation, *, metho
 def make_eval_step(model: nn.Module, mesh: Mesh | None = None):
     """Jitted `eval_step(state, x, y, valid) -> (summed loss, correct count)` over a sharded batch."""
     mesh = mesh or make_mesh()
+    model = adapters.adapt(model)
     replicated, sharded = NamedSharding(mesh, P()), NamedSharding(mesh, P(DATA_AXIS))
 
     def eval_step(state, x, y, valid):
