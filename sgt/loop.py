@@ -20,7 +20,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 from tqdm.auto import tqdm
 
-from sgt import distributed, train
+from sgt import adapters, distributed, train
 from sgt._checks import batch_message
 from sgt.checkpoint import Checkpointer
 from sgt.data.base import Dataset, epoch_order, validation_split
@@ -51,7 +51,7 @@ class FitResult:
     history: list[dict]
     test: dict
 
-    def classifier(self, model: nn.Module):
+    def classifier(self, model):
         """The selected model as an inference-mode classifier f(x) -> logits."""
         return train.classifier(model, self.best["params"], self.best["batch_stats"])
 
@@ -189,14 +189,18 @@ def _check(model, dataset, epochs, batch_size, mesh, x_train) -> None:
         raise ValueError(batch_message(batch_size, n_dev))
     if len(x_train) // batch_size == 0:
         raise ValueError(f"batch_size: {batch_size} exceeds the {len(x_train)} training samples")
-    logits = jax.eval_shape(lambda x: model.init_with_output(jax.random.PRNGKey(0), x)[0], x_train[:1])
+    def logits_of(x):
+        params, state = model.init(jax.random.PRNGKey(0), x)
+        return model.apply(params, state, x, train=False)[0]
+
+    logits = jax.eval_shape(logits_of, x_train[:1])
     if logits.shape[-1] != dataset.num_classes:
         raise ValueError(f"model: outputs {logits.shape[-1]} classes but dataset {dataset.name!r} "
                          f"has {dataset.num_classes}")
 
 
 def fit(
-    model: nn.Module,
+    model,
     dataset: Dataset,
     *,
     method: str = "sgt",
@@ -225,6 +229,7 @@ def fit(
     every step (1-based global step).
     """
     improves(0.0, 0.0, 0.0, 0.0, selection)  # checks the rule
+    model = adapters.adapt(model)
     if resume and out_dir is None:
         raise ValueError("resume: needs out_dir, the folder of the run to continue")
     mesh = mesh or train.make_mesh()

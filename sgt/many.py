@@ -20,7 +20,7 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from sgt import loop, train
+from sgt import adapters, loop, train
 from sgt.data.base import epoch_order
 
 
@@ -103,6 +103,7 @@ def fit_many(model: nn.Module, tx: optax.GradientTransformation, *, method: str,
     epochs; all stop after `epochs`.
     """
     loop.improves(0.0, 0.0, 0.0, 0.0, selection)  # checks the rule
+    model = adapters.adapt(model)  # once: the compiled epoch is cached per adapter
     x_train, y_train = np.asarray(x_train), np.asarray(y_train)
     x_val, y_val = np.asarray(x_val), np.asarray(y_val)
     _check_stack(x_train, y_train, x_val, y_val, seeds, batch_size)
