@@ -222,3 +222,27 @@ def test_unsupported_models_get_a_clear_error():
         adapters.adapt(lambda x: x)
     with pytest.raises(ValueError, match="variables: expected a dict with a 'params' entry"):
         adapters.from_apply(pure_apply, {"w": 1})
+
+
+def params_for(kind, w1, b1, w2, b2):
+    """One set of weights in each kind's parameter layout."""
+    if kind == "apply":
+        return {"w1": w1, "b1": b1, "w2": w2, "b2": b2}
+    return {"hidden": {"kernel": w1, "bias": b1}, "out": {"kernel": w2, "bias": b2}}
+
+
+@pytest.mark.parametrize("fill, rank_by", [("mean", "signed"), ("constant", "magnitude")])
+def test_fills_and_rankings_reach_every_kind_alike(fill, rank_by):
+    """The same weights give the same SGT loss through each kind's adapter, whatever the fill and ranking."""
+    config = train.SGTConfig(k=0.5, lam=0.7, fill=fill, rank_by=rank_by, fill_value=0.25)
+    rng = np.random.default_rng(5)
+    w = [jnp.asarray(rng.normal(size=shape).astype(np.float32) / 2) for shape in ((6, 8), (8,), (8, 3), (3,))]
+    values = []
+    for kind, make in KINDS.items():
+        model = make()
+        state = train.init_state(model, optax.sgd(0.1), X, jax.random.PRNGKey(0))
+        params = params_for(kind, *w)
+        loss, _ = train.sgt_loss_fn(adapters.adapt(model), config)(
+            params, state.replace(params=params), jnp.asarray(X), jnp.asarray(Y), jax.random.PRNGKey(3))
+        values.append(float(loss))
+    np.testing.assert_allclose(values, values[0], rtol=1e-6)
