@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from sgt import cli
+from sgt import cli, many
 from sgt.experiments import report, timeseries as ts
 
 
@@ -139,3 +139,18 @@ def test_attribution_in_chunks():
     np.testing.assert_allclose(whole["Grad"], np.asarray(attribute(w, {}, x, y, key)["Grad"]))
     assert chunked["DeepLIFT"].shape == x.shape
     assert not np.allclose(chunked["DeepLIFT"][3:], whole["DeepLIFT"][3:])  # later chunks: fresh baselines
+
+
+def test_repeated_records_reuse_compiled_programs_and_leave_no_buffers(tmp_path):
+    """Memory stays flat over a long run: after the first record, further records compile nothing
+    new (the attribution program and the vmapped epochs are cached) and leave no live device arrays."""
+    settings = ts.Settings(epochs=1, patience=1)
+    counts, sizes = [], []
+    for seed in range(3):
+        ts.run_group("tcn", [("Middle_Box", 200 + seed)], settings, ["Grad"], tmp_path, progress=False)
+        attribute = ts.make_attribute(ts.build_model("tcn", "Middle_Box"), ("Grad",))
+        counts.append(len(jax.live_arrays()))
+        sizes.append((attribute._cache_size(), ts.make_attribute.cache_info().currsize,
+                      many.make_epoch.cache_info().currsize))
+    assert counts[1] == counts[2]
+    assert sizes[0] == sizes[1] == sizes[2] and sizes[0][0] == 1
