@@ -349,7 +349,9 @@ def markdown(report: dict[str, Any]) -> str:
               "absolute milliseconds across machines.", ""]
     d = report.get("defaults", {})
     if d:
-        lines += [f"Default paths on this backend (`{d.get('backend')}`): convolution `{d.get('conv_impl')}`, "
+        convs = ", ".join(f"{n} `{r['conv_impl_default']}`" for n, r in report["models"].items()
+                          if r.get("conv_impl_default"))
+        lines += [f"Default paths on this backend (`{d.get('backend')}`): convolution per model ({convs}), "
                   f"max-pool `{d.get('pool_impl')}`, bottom-k selection `{d.get('selection')}`.", ""]
     summary = ["| model | batch | ours ordinary / torch | ours SGT (inference) / torch SGT | "
                "ours SGT (shared) / torch SGT | ours SGT (low memory) / torch SGT |", "|---|---:|---:|---:|---:|---:|"]
@@ -434,6 +436,15 @@ def parse_args(argv=None):
     return args
 
 
+def default_conv_path(name: str, spec: ModelSpec, x: np.ndarray) -> str | None:
+    """The convolution path the model takes by default here: "xla", "slices" or None (no convolution)."""
+    model = sgt.models.get(name, **spec.options)
+    program = str(jax.make_jaxpr(lambda x: model.apply(model.init(jax.random.PRNGKey(0), x), x))(x[:1]))
+    if "conv_general_dilated" in program:
+        return "xla"
+    return "slices" if "conv_impl" in spec.impl_options else None
+
+
 def _uptime() -> str:
     """`uptime`'s line (the load of the shared machine), or "" where it is missing."""
     import subprocess
@@ -470,7 +481,7 @@ def main(argv=None) -> int:
         "batch_size_per_model": args.batch_per_model,
         "steps": args.steps,  # None: per model, in models.<name>.steps
         "warmup": args.warmup,
-        "defaults": {"backend": jax.default_backend(), "conv_impl": sgt.nn_ops.default_conv_impl(),
+        "defaults": {"backend": jax.default_backend(),
                      "pool_impl": sgt.nn_ops.default_pool_impl(), "selection": sgt.masking.default_selection()},
         "uptime": _uptime(),
         "k": args.k,
@@ -500,6 +511,7 @@ def main(argv=None) -> int:
         steps = steps_for(args, name)
         print(f"[{name}] batch {batch}, {steps} steps: JAX ...", flush=True)
         res: dict[str, Any] = {"batch_size": batch, "input_shape": list(spec.input_shape), "steps": steps}
+        res["conv_impl_default"] = default_conv_path(name, spec, x)
         res["jax"] = bench_jax(name, spec, x, y, steps=steps, warmup=args.warmup, k=args.k, seed=args.seed,
                                xla_variants=name in args.xla_variants)
         if args.no_torch or torch is None:

@@ -22,11 +22,12 @@ slow too. So this module offers, with the same results:
       its *first* maximal element in row-major window order (`reduce_window`'s select-and-scatter
       keeps the first of equal maxima). Other pools fall back to "xla".
 
-`impl=None` (the default everywhere) means `default_conv_impl()` / `default_pool_impl()`: the
-measured fastest on the current backend (`jax.default_backend()`, read when the function is
-traced): on CPU "slices" and "reshape" (benchmarks/README.md has the measurements); on GPU and
-TPU "xla", whose convolutions there are cuDNN / the TPU's own and were not measured against the
-alternatives. The environment variables `SGT_CONV_IMPL` and `SGT_POOL_IMPL` override the
+`impl=None` (the default everywhere) means `default_conv_impl()` / `default_pool_impl()`: on
+GPU and TPU "xla", whose convolutions there are cuDNN / the TPU's own and were not measured
+against the alternatives; on CPU (`jax.default_backend()`, read when the function is traced)
+"reshape" pooling and the convolution that was measured fastest for the network: the models of
+`sgt.models` each pass their own CPU choice (`default_conv_impl(cpu=...)`: "slices" for the MNIST
+CNN and the TCN, "xla" for the ResNets; benchmarks/README.md has the measurements). The environment variables `SGT_CONV_IMPL` and `SGT_POOL_IMPL` override the
 default (e.g. `SGT_CONV_IMPL=xla` to compare), as does an explicit `impl=`.
 
 The two convolution paths agree to float32 rounding (they sum in a different order), not bit for
@@ -56,13 +57,19 @@ def _backend(backend: str | None) -> str:
     return backend or jax.default_backend()
 
 
-def default_conv_impl(backend: str | None = None) -> str:
-    """The convolution implementation used when none is given: `SGT_CONV_IMPL` if set, else
-    "slices" on CPU (measured fastest there) and "xla" on GPU/TPU (not measured; XLA's own)."""
+def default_conv_impl(backend: str | None = None, *, cpu: str = "slices") -> str:
+    """The convolution implementation used when none is given: `SGT_CONV_IMPL` if set, else `cpu`
+    on CPU and "xla" on GPU/TPU (not measured there; XLA's own convolutions).
+
+    Which path is fastest on a CPU depends on the network, so each model of `sgt.models` passes its
+    measured choice as `cpu` (benchmarks/README.md): "slices" for the MNIST CNN and the TCN,
+    "xla" for the ResNets (many padded convolutions whose patch matrices cost more than XLA's
+    convolution) and VGG-16 (not measured; the patch matrices would be large).
+    """
     env = os.environ.get("SGT_CONV_IMPL")
     if env:
         return _check_impl("SGT_CONV_IMPL", env, CONV_IMPLS)
-    return "slices" if _backend(backend) == "cpu" else "xla"
+    return _check_impl("cpu", cpu, CONV_IMPLS) if _backend(backend) == "cpu" else "xla"
 
 
 def default_pool_impl(backend: str | None = None) -> str:

@@ -147,7 +147,8 @@ def test_defaults_follow_the_backend_and_the_environment(monkeypatch):
     monkeypatch.delenv("SGT_CONV_IMPL", raising=False)
     monkeypatch.delenv("SGT_POOL_IMPL", raising=False)
     assert nn_ops.default_conv_impl("cpu") == "slices" and nn_ops.default_conv_impl("gpu") == "xla"
-    assert nn_ops.default_conv_impl("tpu") == "xla"
+    assert nn_ops.default_conv_impl("tpu") == "xla" and nn_ops.default_conv_impl("gpu", cpu="slices") == "xla"
+    assert nn_ops.default_conv_impl("cpu", cpu="xla") == "xla"
     assert nn_ops.default_pool_impl("cpu") == "reshape" and nn_ops.default_pool_impl("gpu") == "xla"
     monkeypatch.setenv("SGT_CONV_IMPL", "xla")
     assert nn_ops.default_conv_impl("cpu") == "xla"

@@ -51,16 +51,17 @@ def adaptive_avg_pool(x, size: int):
 
 def conv3x3(features: int, index: int, dtype=jnp.float32, impl: str | None = None) -> nn_ops.Conv:
     """torchvision's Conv2d(·, features, 3, padding=1) at `features.{index}` (He-normal fan_out init)."""
-    return nn_ops.Conv(features, (3, 3), padding=((1, 1), (1, 1)), dtype=dtype, impl=impl,
+    return nn_ops.Conv(features, (3, 3), padding=((1, 1), (1, 1)), dtype=dtype,
+                       impl=impl or nn_ops.default_conv_impl(cpu="xla"),
                        kernel_init=nn.initializers.variance_scaling(2.0, "fan_out", "normal"), name=f"conv_{index}")
 
 
 class VGG16Features(nn.Module):
     """The 13 convolutions (3×3, padding 1, bias, ReLU) and 5 max-pools; [B, H, W, 3] → [B, H/32, W/32, 512].
 
-    `conv_impl` / `pool_impl`: see `sgt.nn_ops`. Note that in training the "slices" convolution
-    keeps each convolution's patch matrix (9× its input) for the backward pass, which at 224×224
-    is about 0.1 GB per image for the first block; use `conv_impl="xla"` where memory is short.
+    `conv_impl` / `pool_impl`: see `sgt.nn_ops`; the convolution default is XLA's own on every
+    backend. In training the "slices" convolution would keep each convolution's patch matrix (9× its
+    input) for the backward pass, about 0.1 GB per 224×224 image for the first block.
     """
 
     dtype: jnp.dtype = jnp.float32
