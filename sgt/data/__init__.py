@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
+from sgt._registry import Registry
 from sgt.data import mnist, synthetic, timeseries
 from sgt.data.base import Dataset, epoch_order, validation_split
 
@@ -64,7 +65,7 @@ def _generated(make: Callable[..., Dataset], name: str | None = None):
     return load
 
 
-REGISTRY: dict[str, Entry] = {
+REGISTRY = Registry("dataset", Entry, {
     "middle": Entry(_generated(synthetic.middle), "timeseries",
                     "embedded default: the benchmark's Middle_Box set, 50 × 50, no download",
                     TIMESERIES_DEFAULTS),
@@ -77,30 +78,9 @@ REGISTRY: dict[str, Entry] = {
     **{name: Entry(_generated(timeseries.vanishing, name), "timeseries",
                    "vanishing-saliency set, 100 × 100", TIMESERIES_DEFAULTS)
        for name in timeseries.VANISHING},
-}
-
-
-def register(name: str, entry: Entry, *, replace: bool = False) -> None:
-    """Add `entry` under `name` (an existing name only with `replace=True`)."""
-    if not isinstance(entry, Entry):
-        raise ValueError(f"entry: expected a sgt.data.Entry, got {type(entry).__name__}")
-    if name in REGISTRY and not replace:
-        raise ValueError(f"name: a dataset {name!r} is already registered; pass replace=True")
-    REGISTRY[name] = entry
-
-
-def unregister(name: str) -> None:
-    get(name)
-    del REGISTRY[name]
-
-
-def get(name: str) -> Entry:
-    if name not in REGISTRY:
-        raise ValueError(f"dataset: unknown dataset {name!r}; expected 'middle', 'mnist', a benchmark set "
-                         f"<Type>_<Gen> with Type in {timeseries.TYPES} and Gen in {timeseries.GENERATORS}, "
-                         f"a vanishing-saliency set in {timeseries.VANISHING}, or another registered name "
-                         f"({len(REGISTRY)} in sgt.data.REGISTRY)")
-    return REGISTRY[name]
+}, hint=(f"'middle', 'mnist', a benchmark set <Type>_<Gen> with Type in {timeseries.TYPES} and Gen in "
+         f"{timeseries.GENERATORS}, a vanishing-saliency set in {timeseries.VANISHING}, or another registered name"))
+register, unregister, get = REGISTRY.register, REGISTRY.unregister, REGISTRY.lookup
 
 
 def load(name: str, *, data_dir_path: str | os.PathLike | None = None, seed: int = 0) -> Dataset:

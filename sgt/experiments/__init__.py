@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 from typing import Callable
 
+from sgt._registry import Registry
 from sgt.experiments import mnist, timeseries, vanishing
 from sgt.experiments.comparison import compare, compare_methods, format_table
 
@@ -25,7 +26,7 @@ class Experiment:
     help: str = ""
 
 
-REGISTRY: dict[str, Experiment] = {
+REGISTRY = Registry("experiment", Experiment, {
     "timeseries": Experiment(
         "Table 2: Diff(AUP), Diff(AUR) vs random on the synthetic benchmark", timeseries.add_arguments,
         timeseries.reproduce,
@@ -46,22 +47,9 @@ REGISTRY: dict[str, Experiment] = {
         "with ROAR retraining (Fig. 4); also maps, gradient distributions and Gini sparsity. Writes mnist.md, "
         "fig3_*.csv, fig4.csv, sparsity.csv and fig3.png, fig4.png, maps.png, gradients.png. Trained models and "
         "curves are cached in OUT/cache, so a stopped run resumes."),
-}
+})
 
 
-def register(name: str, experiment: Experiment, *, replace: bool = False) -> None:
-    """Add `experiment` as `sgt reproduce name` (an existing name only with `replace=True`)."""
-    if not isinstance(experiment, Experiment):
-        raise ValueError(f"experiment: expected a sgt.experiments.Experiment, got {type(experiment).__name__}")
-    if name in REGISTRY and not replace:
-        raise ValueError(f"name: an experiment {name!r} is already registered; pass replace=True")
-    REGISTRY[name] = experiment
-
-
-def unregister(name: str) -> None:
-    if name not in REGISTRY:
-        raise ValueError(f"name: unknown experiment {name!r}; expected one of {sorted(REGISTRY)}")
-    del REGISTRY[name]
-
+register, unregister = REGISTRY.register, REGISTRY.unregister
 
 __all__ = ["Experiment", "REGISTRY", "compare", "compare_methods", "format_table", "register", "unregister"]

@@ -16,6 +16,7 @@ from typing import Callable
 
 import jax.numpy as jnp
 
+from sgt._registry import Registry
 from sgt.saliency._common import Attribution, Classifier
 from sgt.saliency.deeplift import deeplift, deeplift_shap
 from sgt.saliency.gradient import gradient
@@ -64,7 +65,7 @@ def _smoothgrad(f: Classifier, *, absolute: bool = False, **options) -> Attribut
     return smoothgrad(_gradient(f, absolute=absolute), **options)
 
 
-REGISTRY: dict[str, Method] = {
+REGISTRY = Registry("saliency method", Method, {
     "Grad": Method(_gradient, "input gradient ∂f_t/∂x (absolute=True: its magnitude)"),
     "InputXGrad": Method(input_x_gradient, "input × gradient"),
     "IG": Method(integrated_gradients, "Integrated Gradients", uses=("baseline",), complete=True),
@@ -76,27 +77,8 @@ REGISTRY: dict[str, Method] = {
                        uses=("baselines",), complete=True),
     "GuidedBP": Method(guided_backprop, "Guided Backpropagation"),
     "Occlusion": Method(occlusion, "sliding-window occlusion (needs window=…, stride=…)", uses=("baseline",)),
-}
-
-
-def register(name: str, method: Method, *, replace: bool = False) -> None:
-    """Add `method` under `name` (an existing name only with `replace=True`)."""
-    if not isinstance(method, Method):
-        raise ValueError(f"method: expected a sgt.saliency.Method, got {type(method).__name__}")
-    if name in REGISTRY and not replace:
-        raise ValueError(f"name: a saliency method {name!r} is already registered; pass replace=True")
-    REGISTRY[name] = method
-
-
-def unregister(name: str) -> None:
-    get(name)
-    del REGISTRY[name]
-
-
-def get(name: str) -> Method:
-    if name not in REGISTRY:
-        raise ValueError(f"method: unknown saliency method {name!r}; expected one of {sorted(REGISTRY)}")
-    return REGISTRY[name]
+})
+register, unregister, get = REGISTRY.register, REGISTRY.unregister, REGISTRY.lookup
 
 
 def names() -> tuple[str, ...]:
