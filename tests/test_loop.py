@@ -60,7 +60,8 @@ def test_fit_rejects_inconsistent_arguments():
     ds = toy_dataset()
     with pytest.raises(ValueError, match="model: outputs 4 classes"):
         loop.fit(MLP(classes=4), ds, epochs=1, batch_size=16, progress=False)
-    with pytest.raises(ValueError, match=r"batch_size: 12 cannot be split evenly over the 8 devices of the mesh; use a multiple of 8 \(nearest: 8 or 16\)"):
+    with pytest.raises(ValueError, match=r"batch_size: 12 cannot be split evenly over the 8 devices of the mesh; "
+                                         r"use a multiple of 8 \(nearest: 8 or 16\)"):
         loop.fit(MLP(), ds, epochs=1, batch_size=12, progress=False)
     with pytest.raises(ValueError, match="epochs"):
         loop.fit(MLP(), ds, epochs=0, batch_size=16, progress=False)

@@ -10,7 +10,9 @@ from tests.saliency_cases import (KEY, RNG, TARGET, X, eager_gradient, gradient,
                                   input_x_gradient, integrated_gradients, linear, mlp, occlusion, smoothgrad)
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from sgt.saliency import input_x_gradient as eager_input_x_gradient, integrated_gradients as eager_ig, occlusion as eager_occlusion
+from sgt.saliency import input_x_gradient as eager_input_x_gradient
+from sgt.saliency import integrated_gradients as eager_ig
+from sgt.saliency import occlusion as eager_occlusion
 
 
 # ---------------------------------------------------------------- shared properties

@@ -3,7 +3,9 @@
 import jax.numpy as jnp
 import numpy as np
 
-from sgt.saliency import gradient_shap as eager_gradient_shap, integrated_gradients as eager_ig, smoothgrad as eager_smoothgrad
+from sgt.saliency import gradient_shap as eager_gradient_shap
+from sgt.saliency import integrated_gradients as eager_ig
+from sgt.saliency import smoothgrad as eager_smoothgrad
 from tests.saliency_cases import (KEY, TARGET, X, eager_gradient, jit, linear, mlp, weight_of_target)
 
 

@@ -132,11 +132,13 @@ def format_table(report: dict) -> str:
     header = f"{'method':<10}" + "".join(f"{name:>{len(name) + 3}}" for name, _, _ in columns)
     lines = [header, "-" * len(header)]
     for method, row in report["results"].items():
-        lines.append(f"{method:<10}" + "".join(f"{fmt.format(row[key]):>{len(name) + 3}}" for name, key, fmt in columns))
+        cells = (f"{fmt.format(row[key]):>{len(name) + 3}}" for name, key, fmt in columns)
+        lines.append(f"{method:<10}" + "".join(cells))
     if has_truth:
         lines.append(f"(a saliency map blind to the box puts {report['mass_in_box_uniform']:.3f} of its mass "
                      f"in it; higher is better)")
     return "\n".join(lines)
 
 
-__all__ = ["METHODS", "OPTIMIZERS", "SCHEDULES", "compare", "compare_methods", "format_table", "gradient_maps", "optimizer", "top_share"]
+__all__ = ["METHODS", "OPTIMIZERS", "SCHEDULES", "compare", "compare_methods", "format_table", "gradient_maps",
+           "optimizer", "top_share"]
