@@ -1,4 +1,4 @@
-"""The 70 synthetic benchmark sets and the vanishing-saliency sets (docs/timeseries-benchmark.md)."""
+"""The 70 synthetic benchmark sets and the vanishing-saliency sets (docs/timeseries.md)."""
 
 import functools
 

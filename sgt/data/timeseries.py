@@ -1,4 +1,7 @@
-"""Synthetic time-series sets with known salient cells (docs/timeseries-benchmark.md).
+"""Synthetic time-series sets with known salient cells.
+
+From Ismail et al. 2020, "Benchmarking Deep Learning Interpretability in Time Series Predictions"
+(NeurIPS 2020); the definitions are written out in docs/timeseries.md.
 
 **The 70 benchmark sets** of Ismail et al. 2020 are named `<Type>_<Gen>`. Each sample is a
 [T=50 time, F=50 feature] matrix. By default there are 1000 train and 100 test samples, with

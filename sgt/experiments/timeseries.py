@@ -2,8 +2,9 @@
 
 For each (dataset, architecture, seed): train ordinarily ("Trad") and with saliency guided training
 ("Sal"), both from the same seed, select each on a validation split carved from train; attribute the
-test set with six saliency methods (docs/timeseries-benchmark.md; the probability of the true class
-as the target, as the authors' softmax models); score each map with the saliency-weighted AUP / AUR
+test set with six saliency methods (the settings of Ismail et al. 2020, written out in
+docs/timeseries.md; the probability of the true class as the target, as the authors' softmax
+models); score each map with the saliency-weighted AUP / AUR
 against the known box, and against the feature-permuted random baseline of the same model's maps.
 Every finished (dataset, architecture, seed) is cached as one JSON file, so a stopped run resumes.
 Models of one architecture are trained `group` at a time with `sgt.many.fit_many` (one vmapped

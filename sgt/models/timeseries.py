@@ -1,4 +1,4 @@
-"""Time-series classifiers of the interpretability benchmark (docs/timeseries-benchmark.md).
+"""Time-series classifiers of the interpretability benchmark (docs/timeseries.md).
 
 Inputs are [batch, time, features]; outputs are logits [batch, classes].
 """

@@ -1,4 +1,4 @@
-"""The benchmark's causal Transformer encoder classifier (docs/timeseries-benchmark.md).
+"""The benchmark's causal Transformer encoder classifier (docs/timeseries.md).
 
 Inputs [batch, time, features] with d_model = features (no input projection); logits [batch, classes].
 """
