@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--rank-by", default=TRAIN_DEFAULTS.rank_by, choices=masking.RANKINGS)
     tr.add_argument("--fill", default=TRAIN_DEFAULTS.fill, choices=masking.FILLS)
     tr.add_argument("--saliency-pass", default=TRAIN_DEFAULTS.saliency_pass, choices=train.SALIENCY_PASSES)
+    tr.add_argument("--dtype", default="float32", choices=list(comparison.DTYPES),
+                    help="compute dtype of activations and matrix products (parameters, loss and the saliency "
+                         "ranking stay float32); bfloat16 is fast on GPU/TPU, emulated and slow on CPU")
     tr.add_argument("--val-fraction", type=_args.open_fraction, default=0.1,
                     help="share of train held out for model selection")
     tr.add_argument("--seed", type=int, default=0)
@@ -76,7 +79,7 @@ def train_command(args) -> int:
     report = experiments.compare(
         args.dataset, methods=list(experiments.compare_methods(args.method)), model=args.model, config=config,
         epochs=args.epochs, batch_size=args.batch_size, optimizer_name=args.optimizer, lr=args.lr,
-        schedule=args.schedule, val_fraction=args.val_fraction, seed=args.seed, data_dir=args.data_dir, out=out,
+        schedule=args.schedule, dtype=args.dtype, val_fraction=args.val_fraction, seed=args.seed, data_dir=args.data_dir, out=out,
         resume=args.resume, checkpoint_every=args.checkpoint_every, progress=not args.no_progress,
         command="sgt " + " ".join(sys.argv[1:]))
     print()

@@ -154,3 +154,9 @@ def test_repeated_records_reuse_compiled_programs_and_leave_no_buffers(tmp_path)
                       many.make_epoch.cache_info().currsize))
     assert counts[1] == counts[2]
     assert sizes[0] == sizes[1] == sizes[2] and sizes[0][0] == 1
+
+
+def test_mesh_note_only_when_the_mesh_cannot_split_the_batch():
+    assert ts.mesh_note(50, 1) is None and ts.mesh_note(48, 8) is None
+    note = ts.mesh_note(50, 8)
+    assert "batch 50 is kept" in note and "8 devices" in note

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -24,6 +25,7 @@ from sgt.saliency import gradient
 METHODS = ("standard", "sgt")
 OPTIMIZERS = {"adam": optax.adam, "adadelta": optax.adadelta, "sgd": optax.sgd}
 SCHEDULES = ("constant", "cosine")
+DTYPES = ("float32", "bfloat16")
 
 
 def compare_methods(method: str) -> tuple[str, ...]:
@@ -61,16 +63,19 @@ def gradient_maps(f, x: np.ndarray, y: np.ndarray, chunk: int = 500) -> np.ndarr
 def compare(dataset: str, *, methods: Sequence[str] = METHODS, model: str | None = None,
             config: train.SGTConfig | None = None, epochs: int | None = None, batch_size: int | None = None,
             optimizer_name: str | None = None, lr: float | None = None, schedule: str | None = None,
-            val_fraction: float = 0.1, seed: int = 0, data_dir: str | Path | None = None,
+            dtype: str = "float32", val_fraction: float = 0.1, seed: int = 0, data_dir: str | Path | None = None,
             out: str | Path | None = None, resume: bool = False, checkpoint_every: int | None = None,
             progress: bool = True, show: int = 4, command: str | None = None) -> dict:
     """Train `dataset` with each of `methods` and score the saliency of the selected models.
 
-    Unset training options come from the dataset's registry defaults (`sgt.data.REGISTRY`).
+    Unset training options come from the dataset's registry defaults (`sgt.data.REGISTRY`). `dtype`
+    (one of `DTYPES`) is the model's compute dtype; parameters, losses and saliency stay float32.
     With `out`, each method's run (metrics, checkpoints) goes to `out/<method>/`, and
     `out/results.json` and `out/saliency.png` (the first `show` test samples and their maps) are
     written. Returns the report written to results.json.
     """
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype: expected one of {DTYPES}, got {dtype!r}")
     unknown = [m for m in methods if m not in METHODS]
     if not methods or unknown:
         raise ValueError(f"methods: expected some of {METHODS}, got {list(methods)}")
@@ -83,7 +88,7 @@ def compare(dataset: str, *, methods: Sequence[str] = METHODS, model: str | None
     lr = defaults.lr if lr is None else lr
     schedule = schedule or defaults.schedule
     config = config or train.SGTConfig()
-    net = models.get(model_name, num_classes=ds.num_classes)
+    net = models.get(model_name, num_classes=ds.num_classes, dtype=jnp.dtype(dtype))
     n_val = max(1, int(round(val_fraction * len(ds.x_train))))
     total_steps = epochs * ((len(ds.x_train) - n_val) // max(batch_size, 1))
     tx = optimizer(optimizer_name, lr, schedule, total_steps)
@@ -110,8 +115,8 @@ def compare(dataset: str, *, methods: Sequence[str] = METHODS, model: str | None
         maps[method] = saliency[:show]
 
     report = {"dataset": dataset, "model": model_name, "epochs": epochs, "batch_size": batch_size,
-              "optimizer": optimizer_name, "lr": lr, "schedule": schedule, "seed": seed,
-              "sgt_config": vars(config) | {}, "command": command, "results": results}
+              "optimizer": optimizer_name, "lr": lr, "schedule": schedule, "seed": seed, "dtype": dtype,
+              "devices": jax.device_count(), "sgt_config": vars(config) | {}, "command": command, "results": results}
     if ds.truth_test is not None:
         report["mass_in_box_uniform"] = float(ds.truth_test.mean())
     if out is not None:

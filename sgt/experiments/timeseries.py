@@ -316,11 +316,24 @@ def dataset_names(selection: Sequence[str]) -> list[str]:
     return names
 
 
+def mesh_note(batch_size: int, devices: int) -> str | None:
+    """What to tell a user whose mesh cannot split the benchmark's batch (None when it can)."""
+    if devices <= 1 or batch_size % devices == 0:
+        return None
+    return (f"note: the benchmark's batch {batch_size} is kept although {devices} devices cannot split it: "
+            f"the models of a group train together on one device (sgt.many), so the results do not depend on "
+            f"the device count")
+
+
 def reproduce(args) -> str:
     """Run (or, with --report-only, read) every record and write Table 2; returns the text to print."""
     from sgt.experiments import report
 
     settings = settings_from(args)
+    if not args.no_progress:
+        note = mesh_note(settings.batch_size, jax.device_count())
+        if note:
+            print(note, flush=True)
     start = time.time()
     records = run(dataset_names(args.datasets), args.models, args.seeds, settings=settings, methods=args.methods,
                   out=args.out, progress=not args.no_progress, train_missing=not args.report_only)
