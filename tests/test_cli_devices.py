@@ -18,7 +18,11 @@ COUNTS = (1, 2, 4, 8)
 
 def run_train(devices: int, out: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES")}
+    # Generous collective timeouts: on a loaded 2-core machine one device's thread can wait long for the
+    # others at an all-reduce (one run here ended in SIGABRT under a load of 8; the cause was not captured).
     env.update(JAX_PLATFORMS="cpu", JAX_NUM_CPU_DEVICES=str(devices),
+               XLA_FLAGS="--xla_cpu_collective_call_terminate_timeout_seconds=600 "
+                         "--xla_cpu_collective_timeout_seconds=600",
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])))
     code = "import sys; from sgt.cli import main; sys.exit(main(sys.argv[1:]))"
     done = subprocess.run([sys.executable, "-c", code, "train", "--epochs", "1", "--out", str(out), "--no-progress"],
