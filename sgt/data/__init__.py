@@ -1,5 +1,5 @@
 """Datasets by name, as numpy arrays: `sgt.data.load("middle")`, `load("Moving_RareTime_CAR", seed=1)`,
-`load("mnist", data_dir_path=...)`.
+`load("mnist", data_dir_path=...)`, `load("cifar10", source="tfds")` (options go to the dataset's loader).
 
 `REGISTRY` maps each name to its loader, its kind and the training defaults `sgt train` uses for it
 (model, epochs, batch, optimizer, learning rate, schedule). Synthetic sets are generated from
@@ -10,12 +10,13 @@ one `register` call (docs/extending.md).
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
 from pathlib import Path
 from typing import Callable
 
 from sgt._registry import Registry
-from sgt.data import mnist, synthetic, timeseries
+from sgt.data import cifar10, mnist, synthetic, timeseries
 from sgt.data.base import Dataset, epoch_order, validation_split
 
 DATA_DIR_ENV = "SGT_DATA_DIR"
@@ -72,20 +73,31 @@ REGISTRY = Registry("dataset", Entry, {
     "mnist": Entry(lambda *, seed=0, data_dir=None: mnist.load(data_dir), "image",
                    "MNIST from the IDX files in <data_dir>/mnist/",
                    TrainDefaults(model="mnist_cnn", epochs=2, batch_size=128), files=True),
+    "cifar10": Entry(lambda *, seed=0, data_dir=None, source="auto": cifar10.load(data_dir, source=source), "image",
+                     "CIFAR-10 from <data_dir>/cifar10/: the python tarball, an image tree or TFDS (source=)",
+                     TrainDefaults(model="resnet20", epochs=200, batch_size=128, optimizer="sgd", lr=0.1,
+                                   schedule="cosine"), files=True),
     **{name: Entry(_generated(timeseries.benchmark, name), "timeseries",
                    "time-series benchmark set (box layout × base signal)", TIMESERIES_DEFAULTS)
        for name in timeseries.NAMES},
     **{name: Entry(_generated(timeseries.vanishing, name), "timeseries",
                    "vanishing-saliency set, 100 × 100", TIMESERIES_DEFAULTS)
        for name in timeseries.VANISHING},
-}, hint=(f"'middle', 'mnist', a benchmark set <Type>_<Gen> with Type in {timeseries.TYPES} and Gen in "
+}, hint=(f"'middle', 'mnist', 'cifar10', a benchmark set <Type>_<Gen> with Type in {timeseries.TYPES} and Gen in "
          f"{timeseries.GENERATORS}, a vanishing-saliency set in {timeseries.VANISHING}, or another registered name"))
 register, unregister, get = REGISTRY.register, REGISTRY.unregister, REGISTRY.lookup
 
 
-def load(name: str, *, data_dir_path: str | os.PathLike | None = None, seed: int = 0) -> Dataset:
-    """Dataset `name`; synthetic sets are generated from `seed`, real ones read from `data_dir(data_dir_path)`."""
-    return get(name).load(seed=seed, data_dir=data_dir(data_dir_path))
+def load(name: str, *, data_dir_path: str | os.PathLike | None = None, seed: int = 0, **options) -> Dataset:
+    """Dataset `name`; synthetic sets are generated from `seed`, real ones read from `data_dir(data_dir_path)`.
+    `options` go to the loader of sets that take them (e.g. `source=` for "cifar10")."""
+    entry = get(name)
+    params = inspect.signature(entry.load).parameters
+    accepted = {k for k, p in params.items() if p.kind is not p.VAR_KEYWORD} - {"seed", "data_dir"}
+    if set(options) - accepted and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        raise TypeError(f"{', '.join(sorted(set(options) - accepted))}: not an option of dataset {name!r} "
+                        f"(its options: {sorted(accepted) or 'none'})")
+    return entry.load(seed=seed, data_dir=data_dir(data_dir_path), **options)
 
 
 DATASETS = tuple(REGISTRY)  # the built-in names (registered later: REGISTRY)
