@@ -15,8 +15,8 @@
 
 Images are NHWC float32 [N, 32, 32, 3], normalised per channel with the CIFAR-10 training-set
 statistics: mean (0.4914, 0.4822, 0.4465), std (0.2470, 0.2435, 0.2616), the mean and standard deviation
-of every pixel value / 255 of the 50,000 official training images, per RGB channel (our JPEG copy gives
-the same to 3 decimals for the mean). The authors' code normalised with the ImageNet statistics instead
+of every pixel value / 255 of the 50,000 official training images, per RGB channel (a lossy JPEG copy
+gives the same means to 3 decimals and standard deviations up to 0.002 lower). The authors' code normalised with the ImageNet statistics instead
 (`IMAGENET_MEAN`, `IMAGENET_STD`). Labels are int32.
 
 Decoding the 60,000 JPEGs of the image archive takes about 11 s of CPU time (Pillow, one core), so
@@ -186,7 +186,7 @@ def _tfds():
     try:
         import tensorflow_datasets as tfds
     except ImportError as err:
-        raise ImportError("source='tfds' needs TensorFlow Datasets: pip install 'sgt[tfds]' "
+        raise ImportError("reading TFDS data (source='tfds') needs TensorFlow Datasets: pip install 'sgt[tfds]' "
                           "(or 'tensorflow-datasets>=4.9')") from err
     return tfds
 
