@@ -5,6 +5,8 @@ Run from the repository root:
     python benchmarks/step_speed.py                 # full run (all five models), results in benchmarks/results/
     python benchmarks/step_speed.py --models mnist_cnn resnet18
     python benchmarks/step_speed.py --quick         # smoke test: batch 16, 3 steps
+    python benchmarks/step_speed.py --dtypes float32 bfloat16 --selections radix top_k   # also bf16, both selections
+    bash benchmarks/gpu.sh                          # the GPU run (one invocation of this script)
 
 For every model name given (default: mnist_cnn resnet20 resnet18 tcn lstm) the script times, on one
 fixed random batch:
@@ -15,13 +17,23 @@ fixed random batch:
   default implementations on this backend (`sgt.nn_ops` convolution and pooling, `sgt.masking`
   selection; recorded in the report); for the models named in `--xla-variants` (default: the MNIST
   CNN) also the ordinary and SGT steps with XLA's own convolution and pooling (`conv_impl="xla"`,
-  `pool_impl="xla"`), the paths that were the default before `sgt.nn_ops`;
+  `pool_impl="xla"`), the paths that were the default before `sgt.nn_ops`; for each bottom-k
+  selection in `--selections` other than the backend's default, the SGT inference step with it
+  (`sgt-inference-<selection>`); with `--dtypes ... bfloat16`, the ordinary and both SGT steps of
+  the model built with bfloat16 compute (`sgt.models.get(name, dtype=jnp.bfloat16)`; parameters
+  stay float32), labelled `...-bf16`;
 * PyTorch (only if `torch` imports and `benchmarks/peers.py` / `more_peers.py` has a peer for the
   model): an ordinary step and an SGT step written from Algorithm 1 of Ismail et al. (NeurIPS
-  2021), on the torch peer of the model, which starts from the same weights as the JAX steps.
+  2021), on the torch peer of the model, which starts from the same weights as the JAX steps; with
+  bfloat16 among `--dtypes` also both under `torch.autocast(..., dtype=torch.bfloat16)`. Torch
+  runs on CUDA when JAX's backend is a GPU and torch sees one, else on the CPU.
 
 For each JAX variant the peak memory of the compiled step is read from XLA's
-`compiled.memory_analysis()` (arguments + outputs + temporaries − donated aliases).
+`compiled.memory_analysis()` (arguments + outputs + temporaries − donated aliases), its FLOPs per
+step from XLA's `cost_analysis()`, hence the achieved FLOP/s (and, with `--peak-tflops`, the
+fraction of a peak you give); on a GPU also the device allocator's peak (`memory_stats()`, which
+cannot be reset: a running maximum) and, for torch, `torch.cuda.max_memory_allocated()`, reset
+before each variant.
 
 Everything runs in one process, so the numbers to read are the ratios (SGT / ordinary, ours /
 torch); absolute milliseconds depend on the machine and on whatever else it is running.
@@ -32,6 +44,7 @@ i + 1 of any), so slow drift of the machine's load hits all of them alike.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import statistics
@@ -47,6 +60,7 @@ for _path in (REPO_ROOT, BENCH_DIR):  # run as `python benchmarks/step_speed.py`
         sys.path.insert(0, str(_path))
 
 import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
@@ -117,6 +131,10 @@ XLA_VARIANTS = (
     ("standard-xla", "standard", None, True),
     ("sgt-inference-xla", "sgt", {"saliency_pass": "inference"}, True),
 )
+# The bfloat16-compute variants: label suffix "-bf16" on these (no low-memory or XLA-path ones).
+BF16_VARIANTS = ("standard", "sgt-inference", "sgt-shared")
+BF16_SUFFIX = "-bf16"
+DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 VARIANT_TEXT = {
     "standard": "ordinary",
     "sgt-inference": "SGT, saliency_pass=inference",
@@ -125,6 +143,91 @@ VARIANT_TEXT = {
     "standard-xla": "ordinary, XLA conv + pool",
     "sgt-inference-xla": "SGT, inference, XLA conv + pool",
 }
+TORCH_TEXT = {
+    "standard": "ordinary",
+    "sgt": "SGT (Algorithm 1)",
+    "standard-autocast": "ordinary, autocast bf16",
+    "sgt-autocast": "SGT (Algorithm 1), autocast bf16",
+}
+# Every label --variants accepts (the selection variants come from --selections instead).
+BASE_LABELS = tuple(v[0] for v in JAX_VARIANTS + XLA_VARIANTS) + tuple(l + BF16_SUFFIX for l in BF16_VARIANTS)
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """One JAX step to time: `label` in the results, `method` and `sgt_options` for
+    `make_train_step` / `SGTConfig`, `use_xla` XLA's own convolution and pooling, `dtype` the
+    model's compute dtype (a key of DTYPES)."""
+
+    label: str
+    method: str
+    sgt_options: dict[str, Any] | None = None
+    use_xla: bool = False
+    dtype: str = "float32"
+
+
+def variant_text(label: str) -> str:
+    """What a JAX variant is, in words, e.g. "SGT, saliency_pass=shared, bf16 compute"."""
+    if label.endswith(BF16_SUFFIX):
+        return variant_text(label[: -len(BF16_SUFFIX)]) + ", bf16 compute"
+    if label in VARIANT_TEXT:
+        return VARIANT_TEXT[label]
+    if label.startswith("sgt-inference-"):
+        return f"SGT, inference, selection={label[len('sgt-inference-'):]}"
+    return label
+
+
+def jax_variants(dtypes: list[str], selections: list[str], only: list[str] | None, xla: bool,
+                 backend: str) -> list[Variant]:
+    """The JAX steps to time for one model.
+
+    float32: JAX_VARIANTS, one `sgt-inference-<selection>` per selection that is not the backend's
+    default (the default one is `sgt-inference`), and XLA_VARIANTS when `xla`; bfloat16:
+    BF16_VARIANTS with the suffix. `only` (from --variants) keeps those labels among JAX_VARIANTS,
+    XLA_VARIANTS and the bf16 ones, always with the ordinary step of each dtype (the base of the
+    ratios); the selection variants are kept whatever `only` says.
+    """
+    default = sgt.masking.default_selection(backend)
+    out: list[Variant] = []
+    if "float32" in dtypes:
+        out += [Variant(label, method, options, use_xla) for label, method, options, use_xla in JAX_VARIANTS]
+        out += [Variant(f"sgt-inference-{sel}", "sgt", {"saliency_pass": "inference", "selection": sel})
+                for sel in dict.fromkeys(selections) if sel != default]
+        if xla:
+            out += [Variant(label, method, options, use_xla) for label, method, options, use_xla in XLA_VARIANTS]
+    if "bfloat16" in dtypes:
+        base = {label: (method, options) for label, method, options, _ in JAX_VARIANTS}
+        out += [Variant(label + BF16_SUFFIX, *base[label], dtype="bfloat16") for label in BF16_VARIANTS]
+    if only is not None:
+        keep = set(only) | {"standard", "standard" + BF16_SUFFIX}
+        out = [v for v in out if v.label in keep or v.label not in BASE_LABELS]
+    return out
+
+
+def base_label(label: str) -> str:
+    """The ordinary step a JAX variant is compared with: the one of its own compute dtype."""
+    return "standard" + BF16_SUFFIX if label.endswith(BF16_SUFFIX) else "standard"
+
+
+def torch_peer_label(label: str) -> str:
+    """The torch step a JAX variant is compared with: ordinary or SGT, autocast for bf16 ones."""
+    kind = "standard" if label.startswith("standard") else "sgt"
+    return kind + ("-autocast" if label.endswith(BF16_SUFFIX) else "")
+
+
+# Speed targets for the GPU (ratio key in `ratios()`, comparison, threshold), checked in the report.
+GOALS = (
+    ("ours SGT (inference) / torch SGT throughput, float32", "jax_sgt-inference_over_torch_sgt_throughput", ">=", 1.5),
+    ("ours SGT (shared) / torch SGT throughput, float32", "jax_sgt-shared_over_torch_sgt_throughput", ">=", 1.5),
+    ("ours SGT (inference, bf16) / torch SGT autocast throughput",
+     "jax_sgt-inference-bf16_over_torch_sgt-autocast_throughput", ">=", 2.5),
+    ("ours SGT (shared, bf16) / torch SGT autocast throughput",
+     "jax_sgt-shared-bf16_over_torch_sgt-autocast_throughput", ">=", 2.5),
+    ("ours SGT (shared) / ours ordinary time, float32", "jax_sgt-shared_over_standard", "<=", 2.3),
+    ("ours SGT (inference) / ours ordinary time, float32", "jax_sgt-inference_over_standard", "<=", 2.4),
+    ("ours SGT (shared, bf16) / ours ordinary (bf16) time", "jax_sgt-shared-bf16_over_standard-bf16", "<=", 2.3),
+    ("ours SGT (inference, bf16) / ours ordinary (bf16) time", "jax_sgt-inference-bf16_over_standard-bf16", "<=", 2.4),
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -172,29 +275,69 @@ def initial_variables(name: str, spec: ModelSpec, x: np.ndarray, seed: int) -> d
     return jax.tree.map(np.asarray, variables)
 
 
-def peak_memory(jitted, *args) -> dict[str, int]:
-    """Bytes of the compiled step's buffers (XLA's memory_analysis), and their peak total."""
-    stats = jitted.lower(*args).compile().memory_analysis()
-    out = {key: int(getattr(stats, f"{key}_size_in_bytes", 0) or 0)
-           for key in ("argument", "output", "temp", "alias", "generated_code")}
-    out["peak"] = out["argument"] + out["output"] + out["temp"] - out["alias"]
-    return out
+def _flops(analysed) -> float | None:
+    """The "flops" entry of an XLA cost analysis (a dict, or a list of one per program in older JAX)."""
+    try:
+        cost = analysed.cost_analysis()
+    except Exception:  # noqa: BLE001 - not every backend or version offers it
+        return None
+    if isinstance(cost, (list, tuple)):
+        cost = cost[0] if cost else None
+    flops = (cost or {}).get("flops")
+    return float(flops) if flops and flops > 0 else None
 
 
-def bench_jax(name: str, spec: ModelSpec, x: np.ndarray, y: np.ndarray, *, steps: int, warmup: int,
-              k: float, seed: int, xla_variants: bool) -> dict[str, Any]:
+def compile_stats(jitted, *args) -> tuple[dict[str, int], dict[str, Any]]:
+    """Compile the step for `args` (the jitted function then reuses this executable) and read
+    XLA's analyses: the bytes of the compiled step's buffers and their peak total
+    (`memory_analysis`), and its FLOPs per call (`cost_analysis` of the compiled program, with
+    that of the lowered, unoptimised one beside it and used where the compiled one has none)."""
+    lowered = jitted.lower(*args)
+    compiled = lowered.compile()
+    stats = compiled.memory_analysis()
+    memory = {key: int(getattr(stats, f"{key}_size_in_bytes", 0) or 0)
+              for key in ("argument", "output", "temp", "alias", "generated_code")}
+    memory["peak"] = memory["argument"] + memory["output"] + memory["temp"] - memory["alias"]
+    flops = {"compiled": _flops(compiled), "lowered": _flops(lowered)}
+    flops["per_step"] = flops["compiled"] or flops["lowered"]
+    flops["source"] = "compiled" if flops["compiled"] else ("lowered" if flops["lowered"] else None)
+    return memory, flops
+
+
+def device_memory() -> dict[str, int] | None:
+    """The first local device's allocator statistics (GPU/TPU; None on the CPU backend).
+
+    XLA offers no reset of `peak_bytes_in_use`: it is the maximum since the process started.
+    """
+    try:
+        stats = jax.local_devices()[0].memory_stats()
+    except Exception:  # noqa: BLE001 - not implemented on every backend
+        return None
+    if not stats:
+        return None
+    return {key: int(stats[key]) for key in ("bytes_in_use", "peak_bytes_in_use", "bytes_limit") if key in stats}
+
+
+def bench_jax(name: str, spec: ModelSpec, x: np.ndarray, y: np.ndarray, *, variants: list[Variant], steps: int,
+              warmup: int, k: float, seed: int, peak_tflops: dict[str, float]) -> dict[str, Any]:
     tx = optax.adam(LEARNING_RATE)
-    x_dev, y_dev = jax.numpy.asarray(x), jax.numpy.asarray(y)
-    steppers, compile_s, memory = {}, {}, {}
-    for label, method, sgt_options, use_xla in JAX_VARIANTS + (XLA_VARIANTS if xla_variants else ()):
-        impl = {"conv_impl": "xla", "pool_impl": "xla"} if use_xla else {}
-        model = sgt.models.get(name, **spec.options, **{o: v for o, v in impl.items() if o in spec.impl_options})
-        config = sgt.train.SGTConfig(k=k, **sgt_options) if method == "sgt" else None
-        step = sgt.train.make_train_step(model, tx, method=method, config=config)
+    x_dev, y_dev = jnp.asarray(x), jnp.asarray(y)
+    backend_selection = sgt.masking.default_selection()
+    steppers, extra = {}, {}
+    for v in variants:
+        options = dict(spec.options)
+        if v.use_xla:
+            options.update({o: "xla" for o in ("conv_impl", "pool_impl") if o in spec.impl_options})
+        if v.dtype != "float32":
+            options["dtype"] = DTYPES[v.dtype]
+        model = sgt.models.get(name, **options)
+        config = sgt.train.SGTConfig(k=k, **v.sgt_options) if v.method == "sgt" else None
+        step = sgt.train.make_train_step(model, tx, method=v.method, config=config)
         box = {"state": sgt.train.create_train_state(model, tx, x, seed)}
+        device_before = device_memory()
         t0 = time.perf_counter()
-        memory[label] = peak_memory(step.jitted, box["state"], x_dev, y_dev)  # compiles (the step reuses it)
-        memory[label]["compile_s"] = time.perf_counter() - t0
+        memory, flops = compile_stats(step.jitted, box["state"], x_dev, y_dev)  # compiles (the step reuses it)
+        memory["compile_s"] = time.perf_counter() - t0
 
         def run(step=step, box=box):
             # The state is donated: always rebind it.
@@ -202,14 +345,35 @@ def bench_jax(name: str, spec: ModelSpec, x: np.ndarray, y: np.ndarray, *, steps
             jax.block_until_ready((box["state"], metrics))
 
         t0 = time.perf_counter()
-        run()  # compiles
-        compile_s[label] = time.perf_counter() - t0
+        run()  # the first call (the compiled program is reused)
+        first_s = time.perf_counter() - t0
         for _ in range(max(warmup - 1, 0)):
             run()
-        steppers[label] = run
+        device_after = device_memory()
+        extra[v.label] = {
+            "first_call_s": first_s, "memory": memory, "flops": flops, "dtype": v.dtype,
+            "selection": ((v.sgt_options or {}).get("selection") or backend_selection) if v.method == "sgt" else None,
+        }
+        if device_after is not None:
+            extra[v.label]["device_memory"] = {
+                "bytes_in_use_before": (device_before or {}).get("bytes_in_use"),
+                "bytes_in_use_after": device_after.get("bytes_in_use"),
+                "peak_bytes_in_use_so_far": device_after.get("peak_bytes_in_use"),
+            }
+        print(f"  jax   {v.label:26s} compiled in {memory['compile_s']:6.1f} s, first call {first_s:7.3f} s", flush=True)
+        steppers[v.label] = run
     times = time_round_robin(steppers, steps)
-    return {label: {**summarize(times[label], len(x)), "first_call_s": compile_s[label], "memory": memory[label]}
-            for label in steppers}
+    out = {}
+    for label in steppers:
+        res = {**summarize(times[label], len(x)), **extra[label]}
+        per_step = res["flops"]["per_step"]
+        if per_step:
+            res["achieved_tflops"] = per_step / (res["median_ms"] / 1e3) / 1e12
+            peak = peak_tflops.get(res["dtype"])
+            if peak:
+                res["fraction_of_peak"] = res["achieved_tflops"] / peak
+        out[label] = res
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -242,11 +406,15 @@ def torch_mask_lowest(x, saliency, k: float):
     return torch.where(mask, fill, x)
 
 
-def make_torch_steps(model, opt, k: float):
+def make_torch_steps(model, opt, k: float, amp: Callable[[], Any] = contextlib.nullcontext):
+    """The ordinary and the SGT (Algorithm 1) step of `model`; `amp()` is the context around the
+    forward computations (`torch.autocast(...)` for mixed precision), backward passes outside it."""
+
     def standard_step(x, y):
         model.train()
         opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(x), y)
+        with amp():
+            loss = F.cross_entropy(model(x).float(), y)
         loss.backward()
         opt.step()
         return loss
@@ -255,19 +423,21 @@ def make_torch_steps(model, opt, k: float):
         # 1. Saliency: gradient of the true-label logit w.r.t. the input, inference mode.
         model.eval()
         x_in = x.detach().requires_grad_(True)
-        target_logits = model(x_in).gather(1, y[:, None]).sum()
+        with amp():
+            target_logits = model(x_in).float().gather(1, y[:, None]).sum()
         (saliency,) = torch.autograd.grad(target_logits, x_in)
         model.train()
         # 2. Mask the k lowest-saliency pixels with random values.
         with torch.no_grad():
-            x_masked = torch_mask_lowest(x, saliency, k)
+            x_masked = torch_mask_lowest(x, saliency.float(), k)
         # 3. CE on the clean input + KL(clean || masked), clean branch not detached.
         opt.zero_grad(set_to_none=True)
-        clean = model(x)
-        masked = model(x_masked)
-        kl = F.kl_div(F.log_softmax(masked, dim=1), F.log_softmax(clean, dim=1),
-                      reduction="batchmean", log_target=True)
-        loss = F.cross_entropy(clean, y) + kl
+        with amp():
+            clean = model(x).float()
+            masked = model(x_masked).float()
+            kl = F.kl_div(F.log_softmax(masked, dim=1), F.log_softmax(clean, dim=1),
+                          reduction="batchmean", log_target=True)
+            loss = F.cross_entropy(clean, y) + kl
         loss.backward()
         opt.step()
         return loss
@@ -275,27 +445,70 @@ def make_torch_steps(model, opt, k: float):
     return standard_step, sgt_step
 
 
+def torch_device() -> str:
+    """"cuda" when JAX runs on a GPU and torch sees one, else "cpu" (the peer runs where our steps run)."""
+    if jax.default_backend() == "gpu" and torch.cuda.is_available():
+        return "cuda"
+    return "cpu"
+
+
+def torch_settings(device: str) -> dict[str, Any]:
+    """The torch switches that change its GPU arithmetic or kernels, as set for this run."""
+    if device != "cuda":
+        return {"device": device}
+    return {"device": device, "device_name": torch.cuda.get_device_name(0),
+            "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version(),
+            "cudnn_benchmark": torch.backends.cudnn.benchmark,
+            "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
+            "matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32}
+
+
 def bench_torch(name: str, spec: ModelSpec, x: np.ndarray, y: np.ndarray, *, steps: int, warmup: int,
-                k: float, seed: int) -> dict[str, Any]:
-    x_t = peers.to_torch(name, x)
-    y_t = torch.from_numpy(y.astype(np.int64))  # torch's cross-entropy takes int64 labels
-    # Both torch models start from the weights (and BatchNorm statistics) the JAX steps start from.
+                k: float, seed: int, dtypes: list[str], device: str) -> dict[str, Any]:
+    cuda = device == "cuda"
+    x_t = peers.to_torch(name, x).to(device)
+    y_t = torch.from_numpy(y.astype(np.int64)).to(device)  # torch's cross-entropy takes int64 labels
+    # Every torch model starts from the weights (and BatchNorm statistics) the JAX steps start from.
     variables = initial_variables(name, spec, x, seed)
-    standard_model, sgt_model = peers.torch_peer(name, variables), peers.torch_peer(name, variables)
-    standard_step, _ = make_torch_steps(standard_model, torch.optim.Adam(standard_model.parameters(), LEARNING_RATE), k)
-    _, sgt_step = make_torch_steps(sgt_model, torch.optim.Adam(sgt_model.parameters(), LEARNING_RATE), k)
-    # torch on CPU runs synchronously, so a step is done when the call returns (`.item()` syncs anyway).
-    steppers = {"standard": lambda: standard_step(x_t, y_t).item(),
-                "sgt": lambda: sgt_step(x_t, y_t).item()}
-    first_s = {}
-    for label, run in steppers.items():
+    autocast = lambda: torch.autocast(device_type=device, dtype=torch.bfloat16)  # noqa: E731
+    variants = []  # (label, SGT or not, forward context)
+    if "float32" in dtypes:
+        variants += [("standard", False, contextlib.nullcontext), ("sgt", True, contextlib.nullcontext)]
+    if "bfloat16" in dtypes:
+        variants += [("standard-autocast", False, autocast), ("sgt-autocast", True, autocast)]
+    sync = torch.cuda.synchronize if cuda else (lambda: None)  # torch on CPU runs synchronously
+    steppers, first_s, memory = {}, {}, {}
+    for label, is_sgt, amp in variants:
+        if cuda:  # the variant's own peak: its model, optimizer state and step, above what is already held
+            sync()
+            torch.cuda.reset_peak_memory_stats()
+            baseline = torch.cuda.memory_allocated()
+        model = peers.torch_peer(name, variables).to(device)
+        steps_pair = make_torch_steps(model, torch.optim.Adam(model.parameters(), LEARNING_RATE), k, amp)
+        step = steps_pair[1] if is_sgt else steps_pair[0]
+
+        def run(step=step):
+            step(x_t, y_t)
+            sync()
+
         t0 = time.perf_counter()
         run()
         first_s[label] = time.perf_counter() - t0
         for _ in range(max(warmup - 1, 0)):
             run()
+        if cuda:
+            sync()
+            peak = torch.cuda.max_memory_allocated()
+            memory[label] = {"peak_bytes": peak - baseline, "peak_total_bytes": peak, "baseline_bytes": baseline}
+        print(f"  torch {label:26s} first call {first_s[label]:7.3f} s", flush=True)
+        steppers[label] = run
     times = time_round_robin(steppers, steps)
-    return {label: {**summarize(times[label], len(x)), "first_call_s": first_s[label]} for label in steppers}
+    out = {}
+    for label in steppers:
+        out[label] = {**summarize(times[label], len(x)), "first_call_s": first_s[label], "device": device}
+        if label in memory:
+            out[label]["device_memory"] = memory[label]
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -304,20 +517,53 @@ def bench_torch(name: str, spec: ModelSpec, x: np.ndarray, y: np.ndarray, *, ste
 
 
 def ratios(result: dict[str, Any]) -> dict[str, Any]:
-    """Per JAX variant: time over our ordinary step, and throughput over the torch peer's matching
-    step (ordinary variants over torch's ordinary, SGT variants over torch's SGT)."""
+    """Per JAX variant: time over our ordinary step of the same compute dtype
+    (`jax_<label>_over_<base>`), a bf16 variant's time over its float32 one, and throughput over
+    the torch peer's matching step (`jax_<label>_over_torch_<peer>_throughput`: ordinary over
+    ordinary, SGT over SGT, bf16 over autocast); torch's SGT / ordinary per precision."""
     out: dict[str, Any] = {}
     jx = result["jax"]
     for label in jx:
-        if label != "standard":
-            out[f"jax_{label}_over_standard"] = jx[label]["median_ms"] / jx["standard"]["median_ms"]
-    if result.get("torch"):
-        tt = result["torch"]
-        out["torch_sgt_over_standard"] = tt["sgt"]["median_ms"] / tt["standard"]["median_ms"]
-        for label in jx:
-            peer = "standard" if label.startswith("standard") else "sgt"
+        base = base_label(label)
+        if label != base and base in jx:
+            out[f"jax_{label}_over_{base}"] = jx[label]["median_ms"] / jx[base]["median_ms"]
+    for label in jx:
+        if label.endswith(BF16_SUFFIX) and label[: -len(BF16_SUFFIX)] in jx:
+            out[f"jax_{label}_over_{label[: -len(BF16_SUFFIX)]}"] = (
+                jx[label]["median_ms"] / jx[label[: -len(BF16_SUFFIX)]]["median_ms"])
+    tt = result.get("torch") or {}
+    for suffix in ("", "-autocast"):
+        if f"sgt{suffix}" in tt and f"standard{suffix}" in tt:
+            out[f"torch_sgt{suffix}_over_standard{suffix}"] = (
+                tt[f"sgt{suffix}"]["median_ms"] / tt[f"standard{suffix}"]["median_ms"])
+    for label in jx:
+        peer = torch_peer_label(label)
+        if peer in tt:
             out[f"jax_{label}_over_torch_{peer}_throughput"] = jx[label]["images_per_s"] / tt[peer]["images_per_s"]
     return out
+
+
+def goals(ratio: dict[str, Any]) -> list[dict[str, Any]]:
+    """The GOALS whose ratio was measured, each with its value and whether it is met."""
+    out = []
+    for text, key, op, threshold in GOALS:
+        if key in ratio:
+            value = ratio[key]
+            out.append({"goal": text, "ratio": key, "target": f"{op} {threshold}", "value": value,
+                        "met": value >= threshold if op == ">=" else value <= threshold})
+    return out
+
+
+def selection_line(jx: dict[str, Any]) -> str | None:
+    """Which bottom-k selection made the float32 SGT inference step fastest, if several were timed."""
+    timed = {t["selection"]: t["median_ms"] for label, t in jx.items()
+             if (label == "sgt-inference" or (label.startswith("sgt-inference-") and t.get("dtype") == "float32"
+                                              and label[len("sgt-inference-"):] in sgt.masking.SELECTIONS))}
+    if len(timed) < 2:
+        return None
+    best = min(timed, key=timed.get)
+    return ("Bottom-k selection in the SGT inference step (float32), median ms: "
+            + ", ".join(f"`{sel}` {ms:.2f}" for sel, ms in timed.items()) + f"; fastest here: `{best}`.")
 
 
 def batch_text(report: dict[str, Any]) -> str:
@@ -326,8 +572,13 @@ def batch_text(report: dict[str, Any]) -> str:
     return ", ".join(f"{name} {b}" for name, b in sizes.items()) or "none (every model skipped)"
 
 
+def _mb(nbytes) -> str:
+    return "" if nbytes is None else f"{nbytes / 2**20:.0f}"
+
+
 def markdown(report: dict[str, Any]) -> str:
     m, v = report["machine"], report["versions"]
+    ts = report.get("torch_settings") or {}
     lines = [
         f"# Train-step speed: `{report['tag']}`",
         "",
@@ -338,13 +589,23 @@ def markdown(report: dict[str, Any]) -> str:
         _report.versions_line(v) + ("" if v.get("torch") else " (torch not installed: no PyTorch peer)"),
         f"- Batch: {batch_text(report)}; timed steps: {report['steps'] or 'per model (below)'} "
         f"(after {report['warmup']} warm-up step(s) per variant, the first of which compiles); SGT k = {report['k']}; "
-        f"optimizer Adam lr {LEARNING_RATE:g} in both frameworks",
+        f"optimizer Adam lr {LEARNING_RATE:g} in both frameworks; compute dtypes: {', '.join(report.get('dtypes', ['float32']))}",
         f"- Load average (1, 5, 15 min) before / after: {report['loadavg_before']} / {report['loadavg_after']}"
         f" (`uptime` before: {report.get('uptime', '')})",
     ]
+    if ts:
+        lines.append("- PyTorch peer on `" + ts["device"] + "`" + (
+            f" ({ts['device_name']}, CUDA {ts['cuda']}, cuDNN {ts['cudnn']}; cudnn.benchmark {ts['cudnn_benchmark']}, "
+            f"cuDNN TF32 {ts['cudnn_allow_tf32']}, matmul TF32 {ts['matmul_allow_tf32']})" if ts["device"] == "cuda" else "")
+            + f"; JAX default matmul precision: {report.get('jax_default_matmul_precision')}")
+    if report.get("peak_tflops"):
+        lines.append("- Peak FLOP/s for the fraction column (given with --peak-tflops, not measured): "
+                     + ", ".join(f"{d} {t:g} TFLOP/s" for d, t in report["peak_tflops"].items()))
     lines += _report.contention_line(report["other_jobs"])
     if report.get("note"):
         lines.append(f"- Note: {report['note']}")
+    if report.get("incomplete"):
+        lines.append(f"- **Incomplete:** {report['incomplete']}")
     lines += ["", "Speed numbers come from one process on one machine: compare the ratios, not the "
               "absolute milliseconds across machines.", ""]
     d = report.get("defaults", {})
@@ -353,48 +614,85 @@ def markdown(report: dict[str, Any]) -> str:
                           if r.get("conv_impl_default"))
         lines += [f"Default paths on this backend (`{d.get('backend')}`): convolution per model ({convs}), "
                   f"max-pool `{d.get('pool_impl')}`, bottom-k selection `{d.get('selection')}`.", ""]
-    summary = ["| model | batch | ours ordinary / torch | ours SGT (inference) / torch SGT | "
-               "ours SGT (shared) / torch SGT | ours SGT (low memory) / torch SGT |", "|---|---:|---:|---:|---:|---:|"]
-    for name, res in report["models"].items():
-        r = res.get("ratios", {})
-        if "torch_sgt_over_standard" in r:
-            summary.append(
-                f"| {name} | {res['batch_size']} | {r['jax_standard_over_torch_standard_throughput']:.2f} | "
-                f"{r['jax_sgt-inference_over_torch_sgt_throughput']:.2f} | "
-                f"{r['jax_sgt-shared_over_torch_sgt_throughput']:.2f} | "
-                f"{r['jax_sgt-inference-lowmem_over_torch_sgt_throughput']:.2f} |")
-    if len(summary) > 2:
-        lines += ["Throughput ratios, ours / PyTorch peer (above 1: ours is faster), from medians:", "", *summary, ""]
+    # Summary: ours / torch throughput for every JAX variant that has a torch counterpart.
+    columns = list(dict.fromkeys(label for res in report["models"].values() for label in res.get("jax", {})
+                                 if f"jax_{label}_over_torch_{torch_peer_label(label)}_throughput" in res.get("ratios", {})))
+    if columns:
+        lines += ["Throughput ratios, ours / PyTorch peer (above 1: ours is faster), from medians "
+                  "(labels as in the tables below; `-bf16` against torch under autocast):", "",
+                  "| model | batch | " + " | ".join(f"`{c}` / torch `{torch_peer_label(c)}`" for c in columns) + " |",
+                  "|---|---:|" + "---:|" * len(columns)]
+        for name, res in report["models"].items():
+            r = res.get("ratios", {})
+            if any(f"jax_{c}_over_torch_{torch_peer_label(c)}_throughput" in r for c in columns):
+                cells = [r.get(f"jax_{c}_over_torch_{torch_peer_label(c)}_throughput") for c in columns]
+                lines.append(f"| {name} | {res['batch_size']} | "
+                             + " | ".join("" if c is None else f"{c:.2f}" for c in cells) + " |")
+        lines.append("")
+    goal_rows = [(name, g) for name, res in report["models"].items() for g in res.get("goals", [])]
+    if goal_rows:
+        lines += ["Speed targets (set for GPU runs; on a CPU only informative), from medians:", "",
+                  "| model | target | ratio | value | met |", "|---|---|---|---:|---|"]
+        lines += [f"| {name} | {g['goal']} | {g['target']} | {g['value']:.2f} | {'yes' if g['met'] else '**no**'} |"
+                  for name, g in goal_rows]
+        lines.append("")
     for name, res in report["models"].items():
         if "skipped" in res:
             lines += [f"## {name}", "", f"Skipped: {res['skipped']}", ""]
             continue
         b = res["batch_size"]
+        rows = [(fw, label, t) for fw in ("jax", "torch") for label, t in (res.get(fw) or {}).items()]
+        has_device = any("device_memory" in t for _, _, t in rows)
+        has_flops = any("achieved_tflops" in t for _, _, t in rows)
+        has_peak = any("fraction_of_peak" in t for _, _, t in rows)
+        head = ["framework", "step", "median ms/step", "mean ms/step", "std ms", "images/s", "× ordinary",
+                "× torch throughput", "peak MB (XLA)"]
+        head += ["GPU peak MB (allocator)"] * has_device + ["TFLOP/s (XLA count)"] * has_flops + ["% of peak"] * has_peak
         lines += [f"## {name} (batch {b}, input {tuple(res['input_shape'])}, {res['steps']} timed steps)", "",
-                  "| framework | step | median ms/step | mean ms/step | std ms | images/s | × ordinary | "
-                  "× torch throughput | peak MB (XLA) |",
-                  "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+                  "| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
         r = res["ratios"]
-        for fw in ("jax", "torch"):
-            if not res.get(fw):
-                continue
-            base = res[fw]["standard"]["median_ms"]
-            for label, t in res[fw].items():
-                text = VARIANT_TEXT.get(label, label) if fw == "jax" else {
-                    "standard": "ordinary", "sgt": "SGT (Algorithm 1)"}[label]
-                peer = "standard" if label.startswith("standard") else "sgt"
-                vs_torch = r.get(f"jax_{label}_over_torch_{peer}_throughput") if fw == "jax" else None
-                mem = t.get("memory", {}).get("peak")
-                lines.append(f"| {'JAX (sgt)' if fw == 'jax' else 'PyTorch peer'} | {text} | {t['median_ms']:.2f} | "
-                             f"{t['mean_ms']:.2f} | {t['std_ms']:.2f} | {t['images_per_s']:.0f} | "
-                             f"{t['median_ms'] / base:.2f} | {'' if vs_torch is None else f'{vs_torch:.2f}'} | "
-                             f"{'' if mem is None else f'{mem / 2**20:.0f}'} |")
+        for fw, label, t in rows:
+            if fw == "jax":
+                text, base = variant_text(label), res["jax"].get(base_label(label))
+                peer = torch_peer_label(label)
+                vs_torch = r.get(f"jax_{label}_over_torch_{peer}_throughput")
+            else:
+                text, vs_torch = TORCH_TEXT.get(label, label), None
+                base = res["torch"].get("standard-autocast" if label.endswith("-autocast") else "standard")
+            dm = t.get("device_memory", {})
+            cells = [("JAX (sgt)" if fw == "jax" else "PyTorch peer"), text, f"{t['median_ms']:.2f}",
+                     f"{t['mean_ms']:.2f}", f"{t['std_ms']:.2f}", f"{t['images_per_s']:.0f}",
+                     "" if base is None else f"{t['median_ms'] / base['median_ms']:.2f}",
+                     "" if vs_torch is None else f"{vs_torch:.2f}", _mb(t.get("memory", {}).get("peak"))]
+            if has_device:
+                cells.append(_mb(dm.get("peak_bytes_in_use_so_far") if fw == "jax" else dm.get("peak_bytes")))
+            if has_flops:
+                cells.append("" if "achieved_tflops" not in t else f"{t['achieved_tflops']:.3g}")
+            if has_peak:
+                cells.append("" if "fraction_of_peak" not in t else f"{100 * t['fraction_of_peak']:.3g}")
+            lines.append("| " + " | ".join(cells) + " |")
+        if has_device:
+            lines += ["", "GPU peak MB: for JAX the allocator's peak since the process started, read after the "
+                          "variant's warm-up (XLA cannot reset it, so it only grows down the table); for torch "
+                          "`torch.cuda.max_memory_allocated()` during the variant's set-up and warm-up, reset "
+                          "before it, less what was allocated before (its model, optimizer state and steps)."]
         if res.get("torch_skipped"):
             lines += ["", f"PyTorch peer: {res['torch_skipped']}"]
-        if "torch_sgt_over_standard" in r:
+        if "torch_sgt_over_standard" in r and "jax_sgt-inference_over_standard" in r:
             lines += ["", f"PyTorch SGT / PyTorch ordinary: {r['torch_sgt_over_standard']:.2f}; "
                           f"ours SGT-inference / ours ordinary: {r['jax_sgt-inference_over_standard']:.2f}."]
-        jx = res["jax"]
+        if "torch_sgt-autocast_over_standard-autocast" in r:
+            lines += ["", f"PyTorch SGT / ordinary under autocast: {r['torch_sgt-autocast_over_standard-autocast']:.2f}."]
+        bf16 = [(label[: -len(BF16_SUFFIX)], r[f"jax_{label}_over_{label[: -len(BF16_SUFFIX)]}"])
+                for label in res.get("jax", {})
+                if label.endswith(BF16_SUFFIX) and f"jax_{label}_over_{label[: -len(BF16_SUFFIX)]}" in r]
+        if bf16:
+            lines += ["", "bf16 compute / float32 time, ours: " + ", ".join(f"`{label}` {v:.2f}" for label, v in bf16)
+                      + "."]
+        sel = selection_line(res.get("jax", {}))
+        if sel:
+            lines += ["", sel]
+        jx = res.get("jax", {})
         lines += ["", "JAX compile time (lower + compile), s: " + ", ".join(
             f"{label} {jx[label]['memory']['compile_s']:.1f}" for label in jx), ""]
     return "\n".join(lines)
@@ -415,6 +713,25 @@ def parse_args(argv=None):
                    help="timed steps per variant (default 20; resnet20 10, resnet18 5)")
     p.add_argument("--xla-variants", nargs="*", default=["mnist_cnn"], metavar="NAME",
                    help="models also timed with XLA's own convolution and pooling (the pre-nn_ops paths)")
+    p.add_argument("--dtypes", nargs="+", choices=list(DTYPES), default=["float32"],
+                   help="compute dtypes: float32 times every variant; bfloat16 adds the ordinary and both SGT steps "
+                        "with the model at bf16 compute (parameters stay float32; labels '...-bf16') and the torch "
+                        "peer's two steps under torch.autocast(dtype=torch.bfloat16)")
+    p.add_argument("--selections", nargs="+", choices=list(sgt.masking.SELECTIONS), default=[],
+                   help="bottom-k selections (sgt.masking.lowest_k) for the float32 SGT inference step: one variant "
+                        "'sgt-inference-<selection>' per selection other than the backend's default (the default "
+                        "one is 'sgt-inference'), to see which is fastest here")
+    p.add_argument("--variants", nargs="+", choices=list(BASE_LABELS), default=None, metavar="LABEL",
+                   help="run only these JAX variants (always with the ordinary step of each dtype, the base of the "
+                        "ratios; selection variants come from --selections and XLA-path ones need --xla-variants); "
+                        f"labels: {' '.join(BASE_LABELS)}; default: all")
+    p.add_argument("--peak-tflops", nargs="+", default=None, metavar="T|DTYPE=T",
+                   help="the accelerator's peak in TFLOP/s, for the '%% of peak' column: one number for every dtype "
+                        "or DTYPE=T per compute dtype. For an NVIDIA H200 (SXM) the vendor's datasheet gives about "
+                        "989 dense bf16 tensor-core TFLOP/s and 67 plain fp32 ('float32=67 bfloat16=989'); these "
+                        "are datasheet figures, not measurements. At JAX's default precision XLA may run float32 "
+                        "convolutions and matrix products on TF32 tensor cores (datasheet about 495 dense), so a "
+                        "float32 fraction of the plain-fp32 figure can exceed 1; without it, no fraction")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps per variant first (the first compiles)")
     p.add_argument("--k", type=float, default=0.5, help="fraction of pixels masked by SGT")
     p.add_argument("--seed", type=int, default=0)
@@ -429,11 +746,32 @@ def parse_args(argv=None):
         args.batch_all, args.batch_per_model = _report.per_model_ints(args.batch_size, "--batch-size", MODELS)
     except ValueError as e:
         p.error(str(e))
+    try:
+        args.peak_tflops = parse_peak_tflops(args.peak_tflops)
+    except ValueError as e:
+        p.error(str(e))
     if args.quick:
         args.batch_all, args.batch_per_model, args.steps, args.warmup = QUICK_BATCH, {}, QUICK_STEPS, 1
     if (args.steps is not None and args.steps < 1) or args.warmup < 1:
         p.error("--steps and --warmup must be >= 1")
     return args
+
+
+def parse_peak_tflops(values: list[str] | None) -> dict[str, float]:
+    """`--peak-tflops T` or `DTYPE=T ...`: peak TFLOP/s per compute dtype (a bare T for all)."""
+    out: dict[str, float] = {}
+    for entry in values or []:
+        dtype, sep, number = entry.rpartition("=")
+        try:
+            value = float(number)
+        except ValueError:
+            raise ValueError(f"--peak-tflops: expected T or DTYPE=T, got {entry!r}") from None
+        if not value > 0:
+            raise ValueError(f"--peak-tflops: expected a positive number, got {entry!r}")
+        if sep and dtype not in DTYPES:
+            raise ValueError(f"--peak-tflops: unknown dtype {dtype!r} in {entry!r}; expected one of {list(DTYPES)}")
+        out.update({dtype: value} if sep else {d: value for d in DTYPES})
+    return out
 
 
 def default_conv_path(name: str, spec: ModelSpec, x: np.ndarray) -> str | None:
@@ -464,11 +802,65 @@ def batch_for(args, name: str) -> int:
     return args.batch_per_model.get(name) or args.batch_all or MODELS[name].default_batch
 
 
+def write_report(report: dict[str, Any], out_dir: Path) -> Path:
+    """Write `step_speed_<tag>.json` and `.md` under `out_dir` (again after every model)."""
+    report["loadavg_after"] = _report.loadavg()
+    report["uptime_after"] = _uptime()
+    report["other_jobs"] = sorted(set(report["other_jobs"]) | set(_report.other_sgt_jobs()))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = out_dir / f"step_speed_{report['tag']}"
+    Path(f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
+    Path(f"{stem}.md").write_text(markdown(report) + "\n")
+    return stem
+
+
+def bench_model(name: str, args, device: str | None) -> dict[str, Any]:
+    """Every variant of one model, JAX then torch, with the ratios and the targets."""
+    spec = MODELS[name]
+    batch = batch_for(args, name)
+    rng = np.random.default_rng(args.seed)
+    x = rng.random((batch, *spec.input_shape), dtype=np.float32)
+    y = rng.integers(0, spec.num_classes, batch).astype(np.int32)
+    steps = steps_for(args, name)
+    print(f"[{name}] batch {batch}, {steps} steps: JAX ...", flush=True)
+    res: dict[str, Any] = {"batch_size": batch, "input_shape": list(spec.input_shape), "steps": steps}
+    res["conv_impl_default"] = default_conv_path(name, spec, x)
+    variants = jax_variants(args.dtypes, args.selections, args.variants, name in args.xla_variants,
+                            jax.default_backend())
+    res["jax"] = bench_jax(name, spec, x, y, variants=variants, steps=steps, warmup=args.warmup, k=args.k,
+                           seed=args.seed, peak_tflops=args.peak_tflops)
+    if args.no_torch or torch is None:
+        res["torch_skipped"] = "--no-torch" if args.no_torch else "torch is not installed"
+    elif name not in peers.PEERS:
+        res["torch_skipped"] = f"no torch peer for {name} in benchmarks/peers.py or more_peers.py"
+    else:
+        print(f"[{name}] PyTorch peer on {device} ...", flush=True)
+        torch.manual_seed(args.seed)
+        res["torch"] = bench_torch(name, spec, x, y, steps=steps, warmup=args.warmup, k=args.k,
+                                   seed=args.seed, dtypes=args.dtypes, device=device)
+    res["ratios"] = ratios(res)
+    res["goals"] = goals(res["ratios"])
+    for fw in ("jax", "torch"):
+        for label, t in (res.get(fw) or {}).items():
+            print(f"  {fw:5s} {label:26s} median {t['median_ms']:8.2f} ms  mean {t['mean_ms']:8.2f} ms  "
+                  f"{t['images_per_s']:8.0f} img/s" + (f"  {t['achieved_tflops']:.3g} TFLOP/s"
+                                                       if "achieved_tflops" in t else ""))
+    for key, val in res["ratios"].items():
+        print(f"  {key}: {val:.3f}")
+    for g in res["goals"]:
+        print(f"  target {g['goal']}: {g['value']:.2f} {g['target']}: {'met' if g['met'] else 'NOT met'}")
+    return res
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     cores = _report.core_count()
-    if torch is not None:
+    device = None
+    if torch is not None and not args.no_torch:
         torch.set_num_threads(cores)
+        device = torch_device()
+        if device == "cuda":  # fixed shapes: let cuDNN pick its fastest algorithms, as XLA autotunes its own
+            torch.backends.cudnn.benchmark = True
     tag = args.tag or _report.default_tag() + ("-quick" if args.quick else "")
     report: dict[str, Any] = {
         "tag": tag,
@@ -481,20 +873,27 @@ def main(argv=None) -> int:
         "batch_size_per_model": args.batch_per_model,
         "steps": args.steps,  # None: per model, in models.<name>.steps
         "warmup": args.warmup,
+        "dtypes": args.dtypes,
+        "selections": args.selections,
+        "variants": args.variants,
+        "peak_tflops": args.peak_tflops,
         "defaults": {"backend": jax.default_backend(),
                      "pool_impl": sgt.nn_ops.default_pool_impl(), "selection": sgt.masking.default_selection()},
+        "jax_default_matmul_precision": getattr(jax.config, "jax_default_matmul_precision", None),
+        "torch_settings": torch_settings(device) if device else None,
         "uptime": _uptime(),
         "k": args.k,
         "seed": args.seed,
         "optimizer": f"adam(lr={LEARNING_RATE:g})",
         "timing": "round-robin over the variants of one framework; per-step wall time with "
-                  "jax.block_until_ready (JAX) / synchronous CPU execution (torch)",
+                  "jax.block_until_ready (JAX) / torch.cuda.synchronize (torch on CUDA) / synchronous CPU "
+                  "execution (torch on the CPU)",
         "loadavg_before": _report.loadavg(),
         "other_jobs": _report.other_sgt_jobs(),
         "note": args.note,
         "models": {},
     }
-    for name in args.models:
+    for index, name in enumerate(args.models):
         if name not in sgt.models.REGISTRY:
             print(f"[skip] {name}: not in sgt.models.REGISTRY ({sorted(sgt.models.REGISTRY)})")
             report["models"][name] = {"skipped": "not in sgt.models.REGISTRY"}
@@ -503,42 +902,18 @@ def main(argv=None) -> int:
             print(f"[skip] {name}: no benchmark spec (input shape, batch) in benchmarks/step_speed.py MODELS")
             report["models"][name] = {"skipped": "no benchmark spec in MODELS"}
             continue
-        spec = MODELS[name]
-        batch = batch_for(args, name)
-        rng = np.random.default_rng(args.seed)
-        x = rng.random((batch, *spec.input_shape), dtype=np.float32)
-        y = rng.integers(0, spec.num_classes, batch).astype(np.int32)
-        steps = steps_for(args, name)
-        print(f"[{name}] batch {batch}, {steps} steps: JAX ...", flush=True)
-        res: dict[str, Any] = {"batch_size": batch, "input_shape": list(spec.input_shape), "steps": steps}
-        res["conv_impl_default"] = default_conv_path(name, spec, x)
-        res["jax"] = bench_jax(name, spec, x, y, steps=steps, warmup=args.warmup, k=args.k, seed=args.seed,
-                               xla_variants=name in args.xla_variants)
-        if args.no_torch or torch is None:
-            res["torch_skipped"] = "--no-torch" if args.no_torch else "torch is not installed"
-        elif name not in peers.PEERS:
-            res["torch_skipped"] = f"no torch peer for {name} in benchmarks/peers.py or more_peers.py"
-        else:
-            print(f"[{name}] PyTorch peer ...", flush=True)
-            torch.manual_seed(args.seed)
-            res["torch"] = bench_torch(name, spec, x, y, steps=steps, warmup=args.warmup, k=args.k,
-                                       seed=args.seed)
-        res["ratios"] = ratios(res)
-        report["models"][name] = res
-        for fw in ("jax", "torch"):
-            for label, t in (res.get(fw) or {}).items():
-                print(f"  {fw:5s} {label:22s} median {t['median_ms']:8.2f} ms  mean {t['mean_ms']:8.2f} ms  "
-                      f"{t['images_per_s']:8.0f} img/s")
-        for key, val in res["ratios"].items():
-            print(f"  {key}: {val:.3f}")
-    report["loadavg_after"] = _report.loadavg()
-    report["uptime_after"] = _uptime()
-    still_running = _report.other_sgt_jobs()
-    report["other_jobs"] = sorted(set(report["other_jobs"]) | set(still_running))
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    stem = args.out_dir / f"step_speed_{tag}"
-    Path(f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
-    Path(f"{stem}.md").write_text(markdown(report) + "\n")
+        try:
+            report["models"][name] = bench_model(name, args, device)
+        except KeyboardInterrupt:  # e.g. `timeout -s INT`: keep what the finished models measured
+            report["incomplete"] = f"interrupted during {name}; not run: {', '.join(args.models[index:])}"
+            stem = write_report(report, args.out_dir)
+            print(f"interrupted: wrote {stem}.json and {stem}.md with the finished models")
+            return 130
+        remaining = args.models[index + 1:]
+        report["incomplete"] = f"still to run: {', '.join(remaining)}" if remaining else None
+        stem = write_report(report, args.out_dir)  # after every model, so a time limit loses only the current one
+    report.pop("incomplete", None)
+    stem = write_report(report, args.out_dir)
     print(f"wrote {stem}.json and {stem}.md")
     return 0
 
