@@ -40,6 +40,12 @@ def test_settings_and_model_options():
     assert s.tag() != mts.Settings(hidden=32).tag()  # the sizes name the cache folder
 
 
+def test_digit_mask_is_ink_of_at_least_half():
+    raw = np.array([[0.0, 0.49, 0.5, 1.0]], np.float32)
+    x = (raw - 0.1307) / 0.3081
+    np.testing.assert_array_equal(mts.digit_mask(x), [[False, False, True, True]])
+
+
 def test_paired_difference_by_hand():
     ordinary = [{"seed": 0, "gini_per_sample": [0.5, 0.6, 0.7]}]
     sgt = [{"seed": 0, "gini_per_sample": [0.6, 0.8, 0.7]}]
@@ -83,7 +89,7 @@ def test_reproduce_end_to_end_caches_and_resumes(tmp_path, tiny_dataset, monkeyp
         assert (tmp_path / name).stat().st_size > 0, name
     table = (tmp_path / "mnist_timeseries.csv").read_text().splitlines()
     assert table[0].startswith("architecture,regime,seed,test_accuracy,")
-    assert table[0].endswith(",gini_Grad,gini_Grad_se,gini_DeepLIFT,gini_DeepLIFT_se")
+    assert {"gini_Grad", "gini_DeepLIFT_se", "on_digit_Grad", "on_digit_DeepLIFT_se"} <= set(table[0].split(","))
     assert [line.split(",")[:3] for line in table[1:]] == [["lstm", "ordinary", "0"], ["lstm", "sgt", "0"],
                                                           ["tcn", "ordinary", "0"], ["tcn", "sgt", "0"]]
     (root,) = (tmp_path / "cache").iterdir()
@@ -94,6 +100,7 @@ def test_reproduce_end_to_end_caches_and_resumes(tmp_path, tiny_dataset, monkeyp
     assert len(records) == 8
     grad = records["lstm_ordinary_seed0__Grad__maps"]
     assert grad["n"] == 8 and len(grad["gini_per_sample"]) == 8 and 0 <= grad["gini"] < 1
+    assert len(grad["on_digit_per_sample"]) == 8 and 0 <= grad["on_digit"] <= 1 and 0 < grad["digit_share"] < 1
     assert np.asarray(grad["display"]).shape == (mts.DISPLAY, 28, 28)
     assert np.asarray(grad["display_inputs"]).shape == (mts.DISPLAY, 28, 28)
     model_record = (root / "models" / "tcn_sgt_seed0.json").read_text()
