@@ -23,13 +23,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     tr = commands.add_parser(
         "train", help="train ordinary and saliency-guided models and compare their saliency",
-        description="With no arguments: the embedded synthetic 'middle' time-series set (no download), "
-                    "an LSTM trained ordinarily and with saliency guided training. Unset training options "
-                    "come from the dataset's defaults (sgt.data.REGISTRY).")
-    tr.add_argument("--dataset", default="middle",
-                    help=f"one of the {len(data.REGISTRY)} registered datasets: middle (embedded, default), mnist, "
-                         "a benchmark set <Type>_<Gen> (e.g. RareTime_CAR) or TopBox/MiddleBox/BottomBox")
-    tr.add_argument("--model", help="model name (default: the dataset's, e.g. lstm for middle, mnist_cnn for mnist)")
+        description="With no arguments: the embedded synthetic 'shapes' image set (no download: a shape "
+                    "on a cluttered background, with its pixel mask), a small CNN trained ordinarily and with "
+                    "saliency guided training, each gradient map scored by its share inside the object. Unset "
+                    "training options come from the dataset's defaults (sgt.data.REGISTRY).")
+    tr.add_argument("--dataset", default="shapes",
+                    help=f"one of the {len(data.REGISTRY)} registered datasets: shapes (embedded images, default), "
+                         "middle (embedded time series), mnist, a benchmark set <Type>_<Gen> (e.g. RareTime_CAR) "
+                         "or TopBox/MiddleBox/BottomBox")
+    tr.add_argument("--model", help="model name (default: the dataset's, e.g. small_cnn for shapes, lstm for middle)")
     tr.add_argument("--method", default="both", choices=[*comparison.METHODS, "both"])
     tr.add_argument("--epochs", type=_args.positive_int, help="epochs (default: the dataset's)")
     tr.add_argument("--batch-size", type=_args.positive_int,
@@ -38,9 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--lr", type=_args.positive_float, help="(peak) learning rate (default: the dataset's)")
     tr.add_argument("--schedule", choices=list(comparison.SCHEDULES),
                     help="learning-rate schedule; cosine decays to 0 over the run (default: the dataset's)")
-    tr.add_argument("--k", type=_args.k_value, default=TRAIN_DEFAULTS.k,
-                    help="fraction (0, 1) or count (>= 1) of units masked")
-    tr.add_argument("--lam", type=_args.nonnegative_float, default=TRAIN_DEFAULTS.lam, help="weight λ of the KL term")
+    tr.add_argument("--k", type=_args.k_value,
+                    help=f"fraction (0, 1) or count (>= 1) of units masked (default: the dataset's, "
+                         f"usually {TRAIN_DEFAULTS.k})")
+    tr.add_argument("--lam", type=_args.nonnegative_float,
+                    help=f"weight λ of the KL term (default: the dataset's, usually {TRAIN_DEFAULTS.lam})")
     tr.add_argument("--rank-by", default=TRAIN_DEFAULTS.rank_by, choices=masking.RANKINGS)
     tr.add_argument("--fill", default=TRAIN_DEFAULTS.fill, choices=masking.FILLS)
     tr.add_argument("--saliency-pass", default=TRAIN_DEFAULTS.saliency_pass, choices=train.SALIENCY_PASSES)
@@ -73,7 +77,11 @@ def train_command(args) -> int:
 
     if args.batch_size is not None and args.batch_size % jax.device_count():
         raise ValueError(batch_message(args.batch_size, jax.device_count()))
-    config = train.SGTConfig(k=args.k, lam=args.lam, rank_by=args.rank_by, fill=args.fill,
+    from sgt import data
+
+    defaults = data.get(args.dataset).defaults
+    config = train.SGTConfig(k=defaults.k if args.k is None else args.k,
+                             lam=defaults.lam if args.lam is None else args.lam, rank_by=args.rank_by, fill=args.fill,
                              saliency_pass=args.saliency_pass)
     out = args.out or Path("runs") / args.dataset
     report = experiments.compare(

@@ -8,25 +8,48 @@ from sgt.experiments import comparison
 from sgt.cli import main
 
 
-def test_sgt_train_on_the_embedded_default(tmp_path, capsys, monkeypatch):
+def _figures(monkeypatch):
     from sgt import plots
 
     figures = []
     monkeypatch.setattr(plots.plt, "close", figures.append)
-    assert main(["train", "--epochs", "2", "--out", str(tmp_path), "--no-progress"]) == 0
+    return figures
+
+
+def test_sgt_train_on_the_embedded_default(tmp_path, capsys, monkeypatch):
+    figures = _figures(monkeypatch)
+    assert main(["train", "--epochs", "1", "--out", str(tmp_path), "--no-progress"]) == 0
     report = json.loads((tmp_path / "results.json").read_text())
     assert set(report["results"]) == {"standard", "sgt"}
     for row in report["results"].values():
         assert 0.0 <= row["mass_in_box"] <= 1.0 and 0.0 <= row["test_accuracy"] <= 1.0
-    assert report["mass_in_box_uniform"] == 0.36
-    assert (report["batch_size"], report["epochs"], report["model"]) == (48, 2, "lstm")  # dataset defaults
-    assert (tmp_path / "sgt" / "metrics.jsonl").read_text().count("\n") == 2
+    ds = data.load("shapes")
+    assert report["dataset"] == "shapes" and report["mass_in_box_uniform"] == pytest.approx(ds.truth_test.mean())
+    assert (report["batch_size"], report["epochs"], report["model"]) == (64, 1, "small_cnn")  # dataset defaults
+    assert (report["sgt_config"]["k"], report["sgt_config"]["lam"]) == (0.85, 10.0)  # the dataset's, not global
+    assert (tmp_path / "sgt" / "metrics.jsonl").read_text().count("\n") == 1
     out = capsys.readouterr().out
-    assert "saliency mass in true box" in out and "standard" in out and "sgt" in out
-    # the figure: 4 test samples × (input, ground truth, |grad| of each model)
+    assert "saliency mass in true box" in out and "k=0.85 λ=10.0" in out
+    # the figure: 4 test images × (input, ground truth, |grad| of each model)
     (fig,) = figures
     assert len(fig.axes) == 16
     assert [ax.get_title() for ax in fig.axes[:4]] == ["input", "ground truth", "|grad| standard", "|grad| sgt"]
+    np.testing.assert_array_equal(fig.axes[0].images[0].get_array(), ds.x_test[0, :, :, 0])
+    np.testing.assert_array_equal(fig.axes[1].images[0].get_array(), ds.truth_test[0, :, :, 0].astype(float))
+
+
+def test_sgt_train_on_the_embedded_time_series_set(tmp_path, capsys, monkeypatch):
+    figures = _figures(monkeypatch)
+    assert main(["train", "--dataset", "middle", "--method", "sgt", "--epochs", "1", "--lam", "2",
+                 "--out", str(tmp_path), "--no-progress"]) == 0
+    report = json.loads((tmp_path / "results.json").read_text())
+    assert set(report["results"]) == {"sgt"} and 0.0 <= report["results"]["sgt"]["mass_in_box"] <= 1.0
+    assert report["mass_in_box_uniform"] == 0.36
+    assert (report["batch_size"], report["epochs"], report["model"]) == (48, 1, "lstm")  # dataset defaults
+    assert (report["sgt_config"]["k"], report["sgt_config"]["lam"]) == (0.5, 2.0)  # global k, flag λ
+    assert "saliency mass in true box" in capsys.readouterr().out
+    (fig,) = figures
+    assert [ax.get_title() for ax in fig.axes[:3]] == ["input", "ground truth", "|grad| sgt"]
     ds = data.load("middle")
     np.testing.assert_array_equal(fig.axes[0].images[0].get_array(), ds.x_test[0].T)
     np.testing.assert_array_equal(fig.axes[1].images[0].get_array(), ds.truth_test[0].T.astype(float))
@@ -79,7 +102,7 @@ def test_bad_flags_are_rejected_before_any_work(argv, message, capsys, tmp_path)
     (["--resume"], "resume: nothing to resume in"),
     (["--batch-size", "50"], "batch_size: 50 cannot be split evenly over the 8 devices of the mesh; use a "
                              "multiple of 8 (nearest: 48 or 56)"),
-    (["--batch-size", "4096"], "batch_size: 4096 exceeds the 900 training samples"),
+    (["--batch-size", "4096"], "batch_size: 4096 exceeds the 1800 training samples"),
     (["--dataset", "mnist", "--data-dir", "{tmp}"], "train-images-idx3-ubyte"),
 ])
 def test_errors_found_while_setting_up_name_the_argument(argv, message, capsys, tmp_path):

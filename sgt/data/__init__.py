@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from sgt._registry import Registry
-from sgt.data import cifar10, mnist, synthetic, timeseries
+from sgt.data import cifar10, mnist, shapes, synthetic, timeseries
 from sgt.data.base import Dataset, epoch_order, validation_split
 
 DATA_DIR_ENV = "SGT_DATA_DIR"
@@ -25,7 +25,8 @@ KINDS = ("timeseries", "image", "text")
 
 @dataclasses.dataclass(frozen=True)
 class TrainDefaults:
-    """What `sgt train` uses for a dataset unless a flag says otherwise."""
+    """What `sgt train` uses for a dataset unless a flag says otherwise; `k` and `lam` are saliency
+    guided training's masked share and KL weight λ (`sgt.train.SGTConfig`) for this dataset."""
 
     model: str
     epochs: int
@@ -33,6 +34,8 @@ class TrainDefaults:
     optimizer: str = "adam"
     lr: float = 1e-3
     schedule: str = "constant"
+    k: float | int = 0.5
+    lam: float = 1.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,8 +70,11 @@ def _generated(make: Callable[..., Dataset], name: str | None = None):
 
 
 REGISTRY = Registry("dataset", Entry, {
+    "shapes": Entry(lambda *, seed=0, data_dir=None, **options: shapes.load(seed, **options), "image",
+                    "embedded default: 28 × 28 images, 4 shape classes on clutter, with object masks, no download",
+                    TrainDefaults(model="small_cnn", epochs=10, batch_size=64, lr=3e-3, k=0.85, lam=10.0)),
     "middle": Entry(_generated(synthetic.middle), "timeseries",
-                    "embedded default: the benchmark's Middle_Box set, 50 × 50, no download",
+                    "embedded: the benchmark's Middle_Box time-series set, 50 × 50, no download",
                     TIMESERIES_DEFAULTS),
     "mnist": Entry(lambda *, seed=0, data_dir=None: mnist.load(data_dir), "image",
                    "MNIST from the IDX files in <data_dir>/mnist/",
@@ -83,7 +89,7 @@ REGISTRY = Registry("dataset", Entry, {
     **{name: Entry(_generated(timeseries.vanishing, name), "timeseries",
                    "vanishing-saliency set, 100 × 100", TIMESERIES_DEFAULTS)
        for name in timeseries.VANISHING},
-}, hint=(f"'middle', 'mnist', 'cifar10', a benchmark set <Type>_<Gen> with Type in {timeseries.TYPES} and Gen in "
+}, hint=(f"'shapes', 'middle', 'mnist', 'cifar10', a benchmark set <Type>_<Gen> with Type in {timeseries.TYPES} and Gen in "
          f"{timeseries.GENERATORS}, a vanishing-saliency set in {timeseries.VANISHING}, or another registered name"))
 register, unregister, get = REGISTRY.register, REGISTRY.unregister, REGISTRY.lookup
 

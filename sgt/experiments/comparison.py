@@ -68,8 +68,9 @@ def compare(dataset: str, *, methods: Sequence[str] = METHODS, model: str | None
             progress: bool = True, show: int = 4, command: str | None = None) -> dict:
     """Train `dataset` with each of `methods` and score the saliency of the selected models.
 
-    Unset training options come from the dataset's registry defaults (`sgt.data.REGISTRY`). `dtype`
-    (one of `DTYPES`) is the model's compute dtype; parameters, losses and saliency stay float32.
+    Unset training options, and SGT's k and λ when `config` is None, come from the dataset's
+    registry defaults (`sgt.data.REGISTRY`). `dtype` (one of `DTYPES`) is the model's compute
+    dtype; parameters, losses and saliency stay float32.
     With `out`, each method's run (metrics, checkpoints) goes to `out/<method>/`, and
     `out/results.json` and `out/saliency.png` (the first `show` test samples and their maps) are
     written. Returns the report written to results.json.
@@ -87,7 +88,7 @@ def compare(dataset: str, *, methods: Sequence[str] = METHODS, model: str | None
     optimizer_name = optimizer_name or defaults.optimizer
     lr = defaults.lr if lr is None else lr
     schedule = schedule or defaults.schedule
-    config = config or train.SGTConfig()
+    config = config or train.SGTConfig(k=defaults.k, lam=defaults.lam)
     net = models.get(model_name, num_classes=ds.num_classes, dtype=jnp.dtype(dtype))
     n_val = max(1, int(round(val_fraction * len(ds.x_train))))
     total_steps = epochs * ((len(ds.x_train) - n_val) // max(batch_size, 1))

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 
 from sgt.models.mnist_cnn import MnistCNN
 from sgt.models.resnet import CifarResNet, ResNet18
+from sgt.models.small_cnn import SmallCNN
 from sgt.models.text import TextClassifier
 from sgt.models.timeseries import TCN, LSTMCellAttention, LSTMClassifier
 from sgt.models.transformer import Transformer
@@ -35,6 +36,8 @@ class Entry:
 
 REGISTRY: dict[str, Entry] = {
     "mnist_cnn": Entry(MnistCNN, "MNIST CNN of the authors' code (2 convs, max-pool, 2 dense)", (28, 28, 1)),
+    "small_cnn": Entry(SmallCNN, "small CNN for 'shapes': 3×3 convs 8-16-16 with 2×2 max-pools, global max-pool, "
+                                 "dense", (28, 28, 1)),
     "resnet18": Entry(ResNet18, "ResNet-18, CIFAR stem (3×3 conv, no max-pool), projection shortcuts",
                       (32, 32, 3)),
     "resnet20": Entry(functools.partial(CifarResNet, depth=20),
@@ -95,5 +98,5 @@ def describe(**options) -> list[ModelInfo]:
 
 
 __all__ = ["get", "describe", "example_input", "count_params", "REGISTRY", "Entry", "ModelInfo",
-           "MnistCNN", "ResNet18", "CifarResNet", "VGG16", "load_vgg16_features", "TextClassifier",
+           "MnistCNN", "SmallCNN", "ResNet18", "CifarResNet", "VGG16", "load_vgg16_features", "TextClassifier",
            "TCN", "LSTMClassifier", "LSTMCellAttention", "Transformer"]
