@@ -72,7 +72,7 @@ def _generated(make: Callable[..., Dataset], name: str | None = None):
 REGISTRY = Registry("dataset", Entry, {
     "shapes": Entry(lambda *, seed=0, data_dir=None, **options: shapes.load(seed, **options), "image",
                     "embedded default: 28 × 28 images, 4 shape classes on clutter, with object masks, no download",
-                    TrainDefaults(model="small_cnn", epochs=10, batch_size=64, lr=3e-3, k=0.85, lam=10.0)),
+                    TrainDefaults(model="small_cnn", epochs=15, batch_size=64, lr=3e-3, k=0.85, lam=10.0)),
     "middle": Entry(_generated(synthetic.middle), "timeseries",
                     "embedded: the benchmark's Middle_Box time-series set, 50 × 50, no download",
                     TIMESERIES_DEFAULTS),
@@ -89,8 +89,9 @@ REGISTRY = Registry("dataset", Entry, {
     **{name: Entry(_generated(timeseries.vanishing, name), "timeseries",
                    "vanishing-saliency set, 100 × 100", TIMESERIES_DEFAULTS)
        for name in timeseries.VANISHING},
-}, hint=(f"'shapes', 'middle', 'mnist', 'cifar10', a benchmark set <Type>_<Gen> with Type in {timeseries.TYPES} and Gen in "
-         f"{timeseries.GENERATORS}, a vanishing-saliency set in {timeseries.VANISHING}, or another registered name"))
+}, hint=(f"'shapes', 'middle', 'mnist', 'cifar10', a benchmark set <Type>_<Gen> with Type in {timeseries.TYPES} "
+         f"and Gen in {timeseries.GENERATORS}, a vanishing-saliency set in {timeseries.VANISHING}, "
+         "or another registered name"))
 register, unregister, get = REGISTRY.register, REGISTRY.unregister, REGISTRY.lookup
 
 
