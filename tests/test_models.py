@@ -24,6 +24,7 @@ from sgt.models import resnet, timeseries, transformer, vgg
 # FF 16 here (the 6-layer default is covered by the parameter count).
 TINY = {
     "mnist_cnn": ({}, (12, 12, 1), np.float32),
+    "small_cnn": ({}, (8, 8, 1), np.float32),
     "resnet18": ({}, (16, 16, 3), np.float32),
     "resnet20": ({}, (32, 32, 3), np.float32),
     "resnet32": ({}, (16, 16, 3), np.float32),
@@ -191,6 +192,7 @@ def attention_lstm_count(f, h=5, r=10, d_a=50, classes=2, matrix=False):
 
 
 EXPECTED_DEFAULT_COUNTS = {
+    "small_cnn": conv(3, 1, 8, True) + conv(3, 8, 16, True) + conv(3, 16, 16, True) + linear(16, 4),
     "mnist_cnn": conv(3, 1, 32, True) + conv(3, 32, 64, True) + linear(12 * 12 * 64, 128) + linear(128, 10),
     "resnet18": resnet18_count(10),
     "resnet20": cifar_resnet_count(20, 10),
