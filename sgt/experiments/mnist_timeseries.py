@@ -27,7 +27,6 @@ the cache only.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import shutil
@@ -471,24 +470,13 @@ def write_report(report: dict, settings: Settings, archs: Sequence[str], methods
 # Command line: `sgt reproduce mnist-timeseries`
 
 
-def seed(text: str) -> int:
-    """A seed: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
-
-
 def add_arguments(parser) -> None:
     d = Settings()
     parser.add_argument("--dataset", default=d.dataset,
                         help="a registered 28×28 one-channel image dataset normalised as MNIST (default: mnist)")
     parser.add_argument("--models", nargs="+", choices=ARCHS, default=list(ARCHS),
                         help="architectures (default: all four)")
-    parser.add_argument("--seeds", nargs="+", type=seed, default=[0],
+    parser.add_argument("--seeds", nargs="+", type=_args.nonnegative_int, default=[0],
                         help="seeds, one model per regime each (default: 0)")
     parser.add_argument("--epochs", type=_args.positive_int, default=d.epochs,
                         help=f"epochs per model (default {d.epochs})")
