@@ -89,7 +89,9 @@ def compare(dataset: str, *, methods: Sequence[str] = METHODS, model: str | None
     lr = defaults.lr if lr is None else lr
     schedule = schedule or defaults.schedule
     config = config or train.SGTConfig(k=defaults.k, lam=defaults.lam)
-    net = models.get(model_name, num_classes=ds.num_classes, dtype=jnp.dtype(dtype))
+    # float32 is every model's default; only another compute dtype is passed (a user's model may take none)
+    net = models.get(model_name, num_classes=ds.num_classes,
+                     **({} if dtype == "float32" else {"dtype": jnp.dtype(dtype)}))
     n_val = max(1, int(round(val_fraction * len(ds.x_train))))
     total_steps = epochs * ((len(ds.x_train) - n_val) // max(batch_size, 1))
     tx = optimizer(optimizer_name, lr, schedule, total_steps)
