@@ -112,6 +112,14 @@ def command_line(argv: list[str] | None) -> str:
     return "python " + shlex.join(sys.argv if argv is None else [sys.argv[0], *argv])
 
 
+def header(args, argv: list[str] | None, torch_module=None, extra: Iterable[str] = ()) -> dict[str, Any]:
+    """The keys every benchmark report starts with: tag (`--tag`, else the machine's, "-quick" added
+    under `--quick`), UTC date, command, interpreter, machine and versions (plus the `extra` modules)."""
+    return {"tag": args.tag or default_tag() + ("-quick" if args.quick else ""), "date_utc": utc_now(),
+            "command": command_line(argv), "python_executable": sys.executable,
+            "machine": machine_info(torch_module), "versions": versions(extra=extra)}
+
+
 def contention_line(other_jobs: list[str]) -> list[str]:
     if not other_jobs:
         return []

@@ -456,14 +456,8 @@ def main(argv=None) -> int:
         print(f"removal_speed.py needs torch and quantus (pip install -e '.[bench]'): {missing}", file=sys.stderr)
         return 2
     torch.set_num_threads(_report.core_count())
-    tag = args.tag or _report.default_tag() + ("-quick" if args.quick else "")
     report: dict[str, Any] = {
-        "tag": tag,
-        "date_utc": _report.utc_now(),
-        "command": _report.command_line(argv),
-        "python_executable": sys.executable,
-        "machine": _report.machine_info(torch),
-        "versions": _report.versions(extra=("quantus",)),
+        **_report.header(args, argv, torch, extra=("quantus",)),
         "settings": {"n_test": args.n_test, "features_in_step": args.features_in_step,
                      "batch_size": args.batch_size, "chunk": args.chunk, "check_n": args.check_n,
                      "replacement": BACKGROUND, "seed": args.seed,
@@ -478,7 +472,7 @@ def main(argv=None) -> int:
     report["loadavg_after"] = _report.loadavg()
     report["other_jobs"] = sorted(set(report["other_jobs"]) | set(_report.other_sgt_jobs()))
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    stem = args.out_dir / f"removal_speed_{tag}"
+    stem = args.out_dir / f"removal_speed_{report['tag']}"
     Path(f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
     Path(f"{stem}.md").write_text(markdown(report) + "\n")
     print(f"wrote {stem}.json and {stem}.md")

@@ -519,14 +519,8 @@ def main(argv=None) -> int:
     torch.set_num_threads(_report.core_count())
     torch_device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
-    tag = args.tag or _report.default_tag() + ("-quick" if args.quick else "")
     report: dict[str, Any] = {
-        "tag": tag,
-        "date_utc": _report.utc_now(),
-        "command": _report.command_line(argv),
-        "python_executable": sys.executable,
-        "machine": _report.machine_info(torch),
-        "versions": _report.versions(extra=("captum",)),
+        **_report.header(args, argv, torch, extra=("captum",)),
         "torch_device": str(torch_device),
         "settings": {"steps": args.steps, "ig_method": "gausslegendre", "samples": args.samples,
                      "sigma": args.sigma, "sigma_kind": "absolute", "shap_baselines": args.shap_baselines,
@@ -549,7 +543,7 @@ def main(argv=None) -> int:
     report["loadavg_after"] = _report.loadavg()
     report["other_jobs"] = sorted(set(report["other_jobs"]) | set(_report.other_sgt_jobs()))
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    stem = args.out_dir / f"saliency_speed_{tag}"
+    stem = args.out_dir / f"saliency_speed_{report['tag']}"
     Path(f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
     Path(f"{stem}.md").write_text(markdown(report) + "\n")
     print(f"wrote {stem}.json and {stem}.md")

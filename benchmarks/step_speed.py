@@ -861,14 +861,8 @@ def main(argv=None) -> int:
         device = torch_device()
         if device == "cuda":  # fixed shapes: let cuDNN pick its fastest algorithms, as XLA autotunes its own
             torch.backends.cudnn.benchmark = True
-    tag = args.tag or _report.default_tag() + ("-quick" if args.quick else "")
     report: dict[str, Any] = {
-        "tag": tag,
-        "date_utc": _report.utc_now(),
-        "command": _report.command_line(argv),
-        "python_executable": sys.executable,
-        "machine": _report.machine_info(torch),
-        "versions": _report.versions(),
+        **_report.header(args, argv, torch),
         "batch_size": args.batch_all,  # None: per model; each model's batch is in models.<name>.batch_size
         "batch_size_per_model": args.batch_per_model,
         "steps": args.steps,  # None: per model, in models.<name>.steps
