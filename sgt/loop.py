@@ -209,6 +209,7 @@ def fit(
     epochs: int = 10,
     batch_size: int = 50,
     val_fraction: float = 0.1,
+    validation: tuple[np.ndarray, np.ndarray] | None = None,
     patience: int | None = None,
     selection: str = "accuracy_then_loss",
     seed: int = 0,
@@ -221,7 +222,8 @@ def fit(
 ) -> FitResult:
     """Train `model` on `dataset` with `method` "standard" or "sgt" and evaluate the selected model on test.
 
-    A seeded `val_fraction` of the train split selects the epoch (`selection`, see `improves`);
+    A seeded `val_fraction` of the train split, or the given `validation` pair (x_val, y_val) (then
+    all of train is trained on), selects the epoch (`selection`, see `improves`);
     training stops early after `patience` epochs without a better one. With `out_dir`, metrics go to
     `metrics.jsonl` and the state is checkpointed atomically at every epoch end and every
     `checkpoint_every` steps; `resume=True` continues from the newest checkpoint, replaying the same
@@ -233,7 +235,13 @@ def fit(
     if resume and out_dir is None:
         raise ValueError("resume: needs out_dir, the folder of the run to continue")
     mesh = mesh or train.make_mesh()
-    (x_train, y_train), (x_val, y_val) = validation_split(dataset.x_train, dataset.y_train, val_fraction, seed)
+    if validation is None:
+        (x_train, y_train), (x_val, y_val) = validation_split(dataset.x_train, dataset.y_train, val_fraction, seed)
+    else:
+        (x_train, y_train), (x_val, y_val) = (dataset.x_train, dataset.y_train), validation
+        if len(x_val) != len(y_val) or len(x_val) == 0:
+            raise ValueError(f"validation: expected (x_val, y_val) of equal, non-zero length, "
+                             f"got {len(x_val)} and {len(y_val)}")
     _check(model, dataset, epochs, batch_size, mesh, x_train)
     steps_per_epoch = len(x_train) // batch_size
     tx = tx or optax.adam(1e-3)

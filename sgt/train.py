@@ -19,7 +19,7 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from sgt import adapters, distributed, losses, masking
+from sgt import adapters, distributed, losses, masking, text
 from sgt._checks import check_finite
 from sgt.saliency.gradient import target_score
 
@@ -51,6 +51,10 @@ class SGTConfig:
     equal, or higher with XLA CPU's default concurrency-optimised scheduler): there the peak is set
     by the saliency pass and the transient patch matrices, not by the stored activations
     (benchmarks/README.md). Experimental.
+    pad_id, sep_id: for token-id inputs only (`sgt.text`): the padding id, never ranked or masked,
+    and the separator of pair texts `query, SEP, document` (None: single texts), after which the
+    tokens are ranked. For token ids saliency is taken at the embedding output and each masked
+    token is replaced by the nearest preceding kept token (`fill` and `selection` do not apply).
     """
 
     k: float | int = 0.5
@@ -62,6 +66,8 @@ class SGTConfig:
     saliency_pass: str = "inference"
     selection: str | None = None
     low_memory: bool = False
+    pad_id: int = 0
+    sep_id: int | None = None
 
     def __post_init__(self):
         if isinstance(self.k, bool) or not isinstance(self.k, (int, float)):
@@ -80,6 +86,12 @@ class SGTConfig:
             raise ValueError(f"selection: expected None or one of {masking.SELECTIONS}, got {self.selection!r}")
         if not isinstance(self.low_memory, bool):
             raise ValueError(f"low_memory: expected a bool, got {self.low_memory!r}")
+        for name in ("pad_id", "sep_id"):
+            value = getattr(self, name)
+            if not (value is None and name == "sep_id") and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ValueError(f"{name}: expected an int token id, got {value!r}")
+        if self.sep_id is not None and self.sep_id == self.pad_id:
+            raise ValueError(f"sep_id: must differ from pad_id ({self.pad_id})")
 
 
 @flax.struct.dataclass
@@ -154,10 +166,15 @@ def sgt_loss_fn(model, config: SGTConfig):
 
     def loss_fn(params, state, x, y, key):
         k_fill, k_clean, k_masked = jax.random.split(key, 3)
+        tokens = text.is_tokens(x)
         if config.saliency_pass == "inference":
             frozen = jax.lax.stop_gradient(params)
-            f = classifier(model, frozen, state.batch_stats)
-            eval_logits, f_vjp = jax.vjp(f, x)
+            if tokens:
+                zeros = text.zero_perturbations(model, frozen, state.batch_stats, x)
+                eval_logits, f_vjp = jax.vjp(
+                    lambda p: text.apply_perturbed(model, frozen, state.batch_stats, x, p, train=False)[0], zeros)
+            else:
+                eval_logits, f_vjp = jax.vjp(classifier(model, frozen, state.batch_stats), x)
             target = saliency_target(eval_logits, y)
             saliency = f_vjp(jax.grad(target_score)(eval_logits, target))[0]
             if not config.low_memory:
@@ -166,16 +183,27 @@ def sgt_loss_fn(model, config: SGTConfig):
             # In low-memory mode this clean forward only serves the saliency (its parameter
             # gradient comes from `both_branches`, which recomputes it with the same key).
             weights = jax.lax.stop_gradient(params) if config.low_memory else params
+            if tokens:
+                def clean_forward(p):
+                    return text.apply_perturbed(model, weights, state.batch_stats, x, p, train=True, key=k_clean)
 
-            def clean_forward(x):
-                return forward(model, weights, state.batch_stats, x, train=True, key=k_clean)
+                point = text.zero_perturbations(model, weights, state.batch_stats, x)
+            else:
+                def clean_forward(x):
+                    return forward(model, weights, state.batch_stats, x, train=True, key=k_clean)
 
-            clean, f_vjp, batch_stats = jax.vjp(clean_forward, x, has_aux=True)
+                point = x
+            clean, f_vjp, batch_stats = jax.vjp(clean_forward, point, has_aux=True)
             target = saliency_target(clean, y)
             saliency = f_vjp(jax.grad(target_score)(jax.lax.stop_gradient(clean), target))[0]
-        x_masked = jax.lax.stop_gradient(masking.mask_lowest(
-            x, jax.lax.stop_gradient(saliency), config.k, key=k_fill,
-            rank_by=config.rank_by, fill=config.fill, value=config.fill_value, selection=config.selection))
+        saliency = jax.lax.stop_gradient(jax.tree.leaves(saliency)[0])
+        if tokens:
+            x_masked = text.mask_tokens(x, saliency, config.k, rank_by=config.rank_by, pad_id=config.pad_id,
+                                        sep_id=config.sep_id)
+        else:
+            x_masked = jax.lax.stop_gradient(masking.mask_lowest(
+                x, saliency, config.k, key=k_fill, rank_by=config.rank_by, fill=config.fill,
+                value=config.fill_value, selection=config.selection))
         if config.low_memory:
             clean, masked, batch_stats = both_branches(params, state.batch_stats, x, x_masked, k_clean, k_masked)
         else:
