@@ -177,15 +177,21 @@ def embedding_classifier(model, params, state, ids) -> tuple[jax.Array, Callable
     """(e, f): the embeddings e [B, L, D] of `ids` and the inference classifier f(e') -> logits that
     runs the model on `ids` with its embedding output replaced by e' (so f(e) is the ordinary output).
 
-    Any saliency method of `sgt.saliency` applies to f at e; IG's all-zero baseline is e' = 0.
+    Any saliency method of `sgt.saliency` applies to f at e; IG's all-zero baseline is e' = 0. f also
+    takes a stack of r batches [r·B, L, D] (as path and noise methods evaluate it): batch j·B + i
+    is read with the tokens of text i.
     """
-    zeros = zero_perturbations(model, params, state, ids)
-    treedef = jax.tree.structure(zeros)
+    treedef = jax.tree.structure(zero_perturbations(model, params, state, ids))
     embedded = embedding_value(model, params, ids)
+    batch = ids.shape[0]
 
     def f(e):
-        perturbations = jax.tree.unflatten(treedef, [e - embedded])
-        return apply_perturbed(model, params, state, ids, perturbations, train=False)[0]
+        if e.shape[0] % batch:
+            raise ValueError(f"e: expected a multiple of the {batch} texts along axis 0, got shape {e.shape}")
+        reps = e.shape[0] // batch
+        tiled_ids, tiled = jnp.tile(ids, (reps, 1)), jnp.tile(embedded, (reps, 1, 1))
+        perturbations = jax.tree.unflatten(treedef, [e - tiled])
+        return apply_perturbed(model, params, state, tiled_ids, perturbations, train=False)[0]
 
     return embedded, f
 

@@ -12,7 +12,7 @@ import dataclasses
 from typing import Callable
 
 from sgt._registry import Registry
-from sgt.experiments import mnist, mnist_timeseries, timeseries, vanishing
+from sgt.experiments import eraser, mnist, mnist_timeseries, timeseries, vanishing
 from sgt.experiments.comparison import compare, compare_methods, format_table
 
 
@@ -55,6 +55,15 @@ REGISTRY = Registry("experiment", Experiment, {
         "attributes a fixed test subset with Grad, DeepLIFT, GradientSHAP and DeepLIFT-SHAP and scores each "
         "map's sparsity by its Gini index. Writes mnist_timeseries.md, mnist_timeseries.csv and fig5.png; "
         "models and map records are cached in OUT/cache, so a stopped run resumes."),
+    "eraser": Experiment(
+        "Table 1: ERASER comprehensiveness and sufficiency of Grad, IG and SmoothGrad on a BiLSTM",
+        eraser.add_arguments, eraser.reproduce,
+        "Trains a BiLSTM on frozen GloVe vectors ordinarily and with saliency guided training per seed (Movies: "
+        "train/val/test; FEVER and e-SNLI: trained on their validation/dev file, tested on test), ranks the tokens "
+        "of every test text by Grad, IG and SmoothGrad of the predicted class and a random ranking, and writes "
+        "the AOPC comprehensiveness and sufficiency beside the paper's numbers (table1_<task>.{md,csv}), the "
+        "plausibility against Movies' human rationales, and highlights_<task>.png. Models and records are cached "
+        "in OUT/cache, so a stopped run resumes."),
 })
 
 

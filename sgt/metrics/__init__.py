@@ -1,5 +1,8 @@
-"""Interpretability metrics: time-series benchmark scores, removal curves and ROAR, sparsity."""
+"""Interpretability metrics: time-series benchmark scores, removal curves and ROAR, sparsity, and ERASER's
+erasure scores of token rankings (`sgt.metrics.erasure`)."""
 
+from sgt.metrics import erasure
+from sgt.metrics.erasure import erasure_scores
 from sgt.metrics.ground_truth import mass_inside
 from sgt.metrics.removal import (
     FRACTIONS,
@@ -34,6 +37,8 @@ __all__ = [
     "LEVELS",
     "MASK_LEVELS",
     "aup_aur",
+    "erasure",
+    "erasure_scores",
     "aupr",
     "channel_mean",
     "euclidean",
