@@ -30,3 +30,13 @@ def test_quickstart_notebook_runs(tmp_path):
     run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "saliency mass in the true box" in run.stdout and (tmp_path / "saliency.png").exists()
+
+
+def test_readme_text_example_runs(tmp_path):
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", README.read_text(), re.S) if "embedding_classifier" in b]
+    assert len(blocks) == 1, "README has one text example"
+    code = blocks[0] + ("\nassert np.isfinite(float(step_metrics['loss'])) and scores.shape == ids.shape"
+                        "\nassert len(erasure['comprehensiveness']) == 5\nprint('ok')\n")
+    run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "ok" in run.stdout
