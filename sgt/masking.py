@@ -67,14 +67,15 @@ def unit_scores(saliency: jax.Array, rank_by: str = "magnitude") -> jax.Array:
     return jnp.abs(scores) if rank_by == "magnitude" else scores
 
 
-def _sortable_bits(x: jax.Array) -> jax.Array:
+def sortable_bits(x: jax.Array) -> jax.Array:
     """float32 → uint32 with the same order (negative floats have all bits flipped, others the sign bit)."""
     bits = jax.lax.bitcast_convert_type(x.astype(jnp.float32), jnp.uint32)
     return jnp.where(bits >> 31 == 1, ~bits, bits | jnp.uint32(0x80000000))
 
 
-def kth_smallest(keys: jax.Array, k: int) -> jax.Array:
+def kth_smallest(keys: jax.Array, k: int | jax.Array) -> jax.Array:
     """Per row of uint32 `keys` [batch, n], the k-th smallest value (1-based), by a 32-step radix bisection.
+    `k` is one count or one per row (int array [batch]); a row with k = 0 gets 0.
 
     The answer is the largest v with #{keys < v} < k, built from the most significant bit down:
     32 compare-and-count passes, far cheaper on CPU than sorting or `lax.top_k` for wide rows.
@@ -108,7 +109,7 @@ def lowest_k(scores: jax.Array, k: int | float, *, selection: str | None = None)
         raise ValueError(f"selection: expected one of {SELECTIONS}, got {selection!r}")
     batch, units = scores.shape[0], math.prod(scores.shape[1:])
     count = resolve_k(k, units)
-    keys = _sortable_bits(scores.reshape(batch, units))
+    keys = sortable_bits(scores.reshape(batch, units))
     if selection != "radix":
         if selection == "top_k":
             _, index = jax.lax.top_k(_reversed_keys(keys), count)

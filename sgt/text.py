@@ -78,7 +78,7 @@ def lowest_tokens(scores: jax.Array, ranked: jax.Array, counts: jax.Array) -> ja
 
     Unranked positions never count: their keys are pushed above every float score.
     """
-    keys = masking._sortable_bits(scores)
+    keys = masking.sortable_bits(scores)
     keys = jnp.where(ranked, keys, jnp.uint32(0xFFFFFFFF))
     kth = masking.kth_smallest(keys, counts)[:, None]
     below, tied = keys < kth, keys == kth
