@@ -44,8 +44,10 @@ class LinenAdapter:
         variables = self.module.init({"params": key, "dropout": key}, example_x, **self._mode(False))
         return variables["params"], variables.get("batch_stats", {})
 
-    def apply(self, params, state, x, *, train: bool, key=None):
-        variables = {"params": params, **({"batch_stats": state} if state else {})}
+    def apply(self, params, state, x, *, train: bool, key=None, perturbations=None):
+        """`perturbations`: values for the module's "perturbations" collection (`self.perturb` points)."""
+        variables = {"params": params, **({"batch_stats": state} if state else {}),
+                     **({"perturbations": perturbations} if perturbations is not None else {})}
         if not train:
             return self.module.apply(variables, x, **self._mode(False)), state
         rngs = {"dropout": key} if key is not None else {}

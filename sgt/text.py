@@ -148,16 +148,7 @@ def zero_perturbations(model, params, state, ids):
 
 def apply_perturbed(model, params, state, ids, perturbations, *, train: bool, key=None):
     """(logits, new state) of the model on `ids` with `perturbations` added at its embedding output."""
-    adapter = _linen(model)
-    variables = {"params": params, PERTURBATIONS: perturbations, **({"batch_stats": state} if state else {})}
-    if not train:
-        return adapter.module.apply(variables, ids, **adapter._mode(False)), state
-    rngs = {"dropout": key} if key is not None else {}
-    if state:
-        logits, updates = adapter.module.apply(variables, ids, **adapter._mode(True), rngs=rngs,
-                                               mutable=["batch_stats"])
-        return logits, updates["batch_stats"]
-    return adapter.module.apply(variables, ids, **adapter._mode(True), rngs=rngs), state
+    return _linen(model).apply(params, state, ids, train=train, key=key, perturbations=perturbations)
 
 
 def _single(tree):
