@@ -376,7 +376,7 @@ def accuracy_rows(model_records: list[dict]) -> list[dict]:
 def _pm(mean: float, se: float, fmt: str = "{:.3f}") -> str:
     if np.isnan(mean):
         return ""
-    return fmt.format(mean) + ("" if np.isnan(se) else " ± " + fmt.format(se))
+    return fmt.format(mean) + ("" if np.isnan(se) else " ± " + fmt.replace("+", "").format(se))
 
 
 def _verdict(row: dict, metric: str) -> str:
