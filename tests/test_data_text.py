@@ -130,6 +130,19 @@ def test_encode_single():
         text.encode(ex, vocab, 0)
 
 
+def test_encode_keeps_the_tail_when_asked():
+    ex = examples(["the cat zebra dog", "dog"], [0, 1], rationale=[[0, 1, 1, 0], [1]])
+    vocab = text.build_vocabulary([ex], GLOVE_PAIR)  # dog 3, cat 4, the 5
+    ids, rationale = text.encode(ex, vocab, 3, keep="tail")
+    assert ids.tolist() == [[4, 1, 3], [3, 0, 0]]          # the last 3 tokens: cat zebra dog
+    assert rationale.tolist() == [[True, True, False], [True, False, False]]
+    pair = examples(["cat dog the"], [0], query=["the"], rationale=[[1, 0, 1]])
+    ids, rationale = text.encode(pair, text.build_vocabulary([pair], GLOVE_PAIR), 4, keep="tail")
+    assert ids.tolist() == [[3, 2, 5, 3]] and rationale.tolist() == [[False, False, False, True]]  # the SEP dog the
+    with pytest.raises(ValueError, match="keep"):
+        text.encode(ex, vocab, 3, keep="middle")
+
+
 def test_encode_pair():
     ex = examples(["cat dog the", "dog"], [0, 1], query=["the zebra", "cat cat cat cat cat"],
                   rationale=[[1, 0, 1], [1]])

@@ -481,10 +481,15 @@ def build_vocabulary(examples: Iterable[TextExamples], glove: tuple[list[str], n
     return Vocabulary(SPECIALS + tuple(chosen), np.concatenate([specials, vectors]))
 
 
-def encode(examples: TextExamples, vocab: Vocabulary, max_length: int) -> tuple[np.ndarray, np.ndarray]:
+TRUNCATIONS = ("head", "tail")
+
+
+def encode(examples: TextExamples, vocab: Vocabulary, max_length: int,
+           keep: str = "head") -> tuple[np.ndarray, np.ndarray]:
     """Token ids int32 [N, max_length], right-padded with 0 (PAD), and the rationale bool [N, max_length].
 
-    Single texts: the document's tokens, cut after `max_length`. Pair tasks (`examples.query` set):
+    A document longer than its room keeps its first tokens (`keep="head"`) or its last ones
+    (`keep="tail"`; reviews tend to end with their verdict). Single texts: the document's tokens, cut after `max_length`. Pair tasks (`examples.query` set):
     `query + [SEP] + document`, cut after `max_length`, so the document loses its end first; a query
     longer than `max_length - 2` tokens is itself cut to `max_length - 2` so that SEP and at least one
     document token fit (pair tasks need max_length >= 2). Words outside `vocab` get UNK's id, 1. The
@@ -495,6 +500,8 @@ def encode(examples: TextExamples, vocab: Vocabulary, max_length: int) -> tuple[
     if isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer)) or max_length < (2 if pair else 1):
         raise ValueError(f"max_length: expected an integer >= {2 if pair else 1}"
                          f"{' (pair tasks need room for SEP and a document token)' if pair else ''}, got {max_length!r}")
+    if keep not in TRUNCATIONS:
+        raise ValueError(f"keep: expected one of {TRUNCATIONS}, got {keep!r}")
     n = len(examples)
     ids = np.zeros((n, max_length), np.int32)
     rationale = np.zeros((n, max_length), np.bool_)
@@ -505,10 +512,12 @@ def encode(examples: TextExamples, vocab: Vocabulary, max_length: int) -> tuple[
             ids[i, :len(query)] = query
             ids[i, len(query)] = SEP_ID
             start = len(query) + 1
-        doc = vocab.ids(document[:max_length - start])
+        room = max_length - start
+        kept = slice(0, room) if keep == "head" else slice(max(0, len(document) - room), len(document))
+        doc = vocab.ids(document[kept])
         ids[i, start:start + len(doc)] = doc
         if examples.rationale is not None:
-            rationale[i, start:start + len(doc)] = examples.rationale[i][:len(doc)]
+            rationale[i, start:start + len(doc)] = examples.rationale[i][kept]
     return ids, rationale
 
 
@@ -517,6 +526,6 @@ def lengths(ids: np.ndarray) -> np.ndarray:
     return (np.asarray(ids) != PAD_ID).sum(axis=-1).astype(np.int32)
 
 
-__all__ = ["LABELS", "PAD", "PAD_ID", "SEP", "SEP_ID", "UNK", "UNK_ID", "TextExamples", "Vocabulary",
+__all__ = ["TRUNCATIONS", "LABELS", "PAD", "PAD_ID", "SEP", "SEP_ID", "UNK", "UNK_ID", "TextExamples", "Vocabulary",
            "build_vocabulary", "encode", "glove_path", "lengths", "load_esnli", "load_fever", "load_glove",
            "load_movies", "movies_from_records", "tokenize"]
