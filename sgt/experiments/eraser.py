@@ -62,6 +62,8 @@ class Settings:
     max_length: int | None = None
     hidden: int = 64
     dropout: float = 0.2
+    train_embeddings: bool = False
+    keep: str = "head"
     epochs: int = 25
     batch_size: int = 32
     optimizer: str = "adam"
@@ -83,7 +85,9 @@ class Settings:
         return self.max_length or MAX_LENGTH[self.task]
 
     def tag(self) -> str:
-        return (f"{self.task}_len{self.length}_h{self.hidden}_d{self.dropout:g}_e{self.epochs}_b{self.batch_size}"
+        return (f"{self.task}_len{self.length}_h{self.hidden}_d{self.dropout:g}{'_emb' if self.train_embeddings else ''}"
+                f"{'' if self.keep == 'head' else '_' + self.keep}"
+                f"_e{self.epochs}_b{self.batch_size}"
                 f"_{self.optimizer}{self.lr:g}{'' if self.schedule == 'constant' else '-' + self.schedule}_k{self.k:g}_lam{self.lam:g}_{self.rank_by}")
 
     def eval_tag(self) -> str:
@@ -110,7 +114,7 @@ class Encoded:
 
 
 @functools.lru_cache(maxsize=4)
-def encode_task(task: str, length: int, data_dir: str | None = None) -> Encoded:
+def encode_task(task: str, length: int, data_dir: str | None = None, keep: str = "head") -> Encoded:
     """Read, build the vocabulary (training-split words with a GloVe vector) and encode a task."""
     loader, train_split, val_split, test_split = TASKS[task]
     root = data.data_dir(data_dir)
@@ -118,11 +122,12 @@ def encode_task(task: str, length: int, data_dir: str | None = None) -> Encoded:
     words = {w for split in splits.values() for doc in (*split.document, *(split.query or ())) for w in doc}
     glove = text_data.load_glove(root / "glove", words)
     vocab = text_data.build_vocabulary([splits[train_split]], glove)
-    x_train, _ = text_data.encode(splits[train_split], vocab, length)
-    x_test, rationale = text_data.encode(splits[test_split], vocab, length)
+    x_train, _ = text_data.encode(splits[train_split], vocab, length, keep)
+    x_test, rationale = text_data.encode(splits[test_split], vocab, length, keep)
     validation = None
     if val_split is not None:
-        validation = (text_data.encode(splits[val_split], vocab, length)[0], splits[val_split].labels.astype(np.int32))
+        validation = (text_data.encode(splits[val_split], vocab, length, keep)[0],
+                      splits[val_split].labels.astype(np.int32))
     pairs = splits[train_split].query is not None
     ds = Dataset(name=task, x_train=x_train, y_train=splits[train_split].labels.astype(np.int32), x_test=x_test,
                  y_test=splits[test_split].labels.astype(np.int32), num_classes=len(text_data.LABELS[task]))
@@ -141,7 +146,7 @@ def build_model(settings: Settings, encoded: Encoded, *, from_glove: bool = Fals
     table = encoded.vocab.embeddings
     return models.TextClassifier(num_classes=encoded.dataset.num_classes, vocab_size=table.shape[0],
                                  embed_dim=table.shape[1], embeddings=table if from_glove else None,
-                                 freeze_embeddings=True, hidden=settings.hidden, dropout=settings.dropout,
+                                 freeze_embeddings=not settings.train_embeddings, hidden=settings.hidden, dropout=settings.dropout,
                                  pool="max", pad_id=0)
 
 
@@ -275,7 +280,7 @@ def run(settings: Settings, seeds: Sequence[int], *, methods: Sequence[str] = ME
         data_dir=None, progress: bool = True, train_missing: bool = True) -> dict:
     """Train (or read) both regimes per seed, then score every method's ranking; every record is cached."""
     cache = Cache(out, settings)
-    encoded = encode_task(settings.task, settings.length, str(data_dir) if data_dir else None)
+    encoded = encode_task(settings.task, settings.length, str(data_dir) if data_dir else None, settings.keep)
     model = build_model(settings, encoded)
     records, model_records = [], []
     for seed in seeds:
@@ -462,6 +467,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--max-length", type=_args.positive_int,
                         help=f"tokens kept per text (default per task: {MAX_LENGTH})")
     parser.add_argument("--hidden", type=_args.positive_int, default=defaults.hidden, help="LSTM units per direction")
+    parser.add_argument("--keep", choices=text_data.TRUNCATIONS, default=defaults.keep,
+                        help="which end of a text longer than --max-length is kept (default: head)")
+    parser.add_argument("--train-embeddings", action="store_true",
+                        help="fine-tune the GloVe table (default: frozen)")
     parser.add_argument("--batch-size", type=_args.positive_int, default=defaults.batch_size)
     parser.add_argument("--optimizer", choices=list(OPTIMIZERS), default=defaults.optimizer)
     parser.add_argument("--lr", type=_args.positive_float, default=defaults.lr)
@@ -481,7 +490,8 @@ def add_arguments(parser) -> None:
 
 
 def reproduce(args) -> str:
-    settings = Settings(task=args.dataset, max_length=args.max_length, hidden=args.hidden, epochs=args.epochs,
+    settings = Settings(task=args.dataset, max_length=args.max_length, hidden=args.hidden,
+                        train_embeddings=args.train_embeddings, keep=args.keep, epochs=args.epochs,
                         batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr, schedule=args.schedule,
                         k=args.k, lam=args.lam)
     start = time.time()
