@@ -219,6 +219,7 @@ def fit(
     mesh=None,
     progress: bool = True,
     on_step: Callable[[int, dict], None] | None = None,
+    augment: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
 ) -> FitResult:
     """Train `model` on `dataset` with `method` "standard" or "sgt" and evaluate the selected model on test.
 
@@ -228,7 +229,9 @@ def fit(
     `metrics.jsonl` and the state is checkpointed atomically at every epoch end and every
     `checkpoint_every` steps; `resume=True` continues from the newest checkpoint, replaying the same
     batches, so the result equals an uninterrupted run. `on_step(step, metrics)` is called after
-    every step (1-based global step).
+    every step (1-based global step). `augment(key, x) -> x` (e.g. `sgt.data.augment.augment`), when
+    given, augments every training batch inside the jitted step (`sgt.train.train_step`); validation
+    and test images are never augmented.
     """
     improves(0.0, 0.0, 0.0, 0.0, selection)  # checks the rule
     model = adapters.adapt(model)
@@ -245,7 +248,7 @@ def fit(
     _check(model, dataset, epochs, batch_size, mesh, x_train)
     steps_per_epoch = len(x_train) // batch_size
     tx = tx or optax.adam(1e-3)
-    step_fn = train.make_train_step(model, tx, method=method, config=config, mesh=mesh)
+    step_fn = train.make_train_step(model, tx, method=method, config=config, mesh=mesh, augment=augment)
     eval_step = train.make_eval_step(model, mesh)
     state = train.create_train_state(model, tx, x_train, seed, mesh)
     best = _snapshot(state, {"accuracy": -1.0, "loss": float("inf")}, -1, mesh)

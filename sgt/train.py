@@ -285,10 +285,35 @@ def check_batch(x, y, mesh: Mesh) -> None:
             f"use a multiple of {n}")
 
 
+AUGMENT_STREAM = 0x617567  # fold_in constant ("aug") of the augmentation key; see `augment_key`
+
+
+def augment_key(key: jax.Array, step) -> jax.Array:
+    """The key with which step `step` of a run with base key `key` augments its batch:
+    fold_in(fold_in(key, step), AUGMENT_STREAM).
+
+    The step's own key, fold_in(key, step), is left as it is, so the loss (masking fill, dropout)
+    draws the same numbers with or without augmentation: a step with `augment` equals the step
+    without it applied to augment(augment_key(key, step), x).
+    """
+    return jax.random.fold_in(jax.random.fold_in(key, step), AUGMENT_STREAM)
+
+
+def _check_augment(augment) -> None:
+    if augment is not None and not callable(augment):
+        raise ValueError(f"augment: expected None or a function augment(key, x) -> x, got {augment!r}")
+
+
 def train_step(model: nn.Module, tx: optax.GradientTransformation, *, method: str = "sgt",
-               config: SGTConfig | None = None):
+               config: SGTConfig | None = None, augment: Callable[[jax.Array, jax.Array], jax.Array] | None = None):
     """The pure, unjitted step `step(state, x, y) -> (state, metrics)`, to compose with
-    `jax.jit`, `jax.vmap` (many models at once) or `jax.lax.scan`."""
+    `jax.jit`, `jax.vmap` (many models at once) or `jax.lax.scan`.
+
+    `augment(key, x) -> x` (e.g. `sgt.data.augment.augment`), when given, replaces the global batch
+    x by augment(augment_key(state.key, state.step), x) before anything else (labels untouched);
+    it must keep x's shape and dtype. Without it the step is exactly the unaugmented one.
+    """
+    _check_augment(augment)
     model = adapters.adapt(model)  # once, so an NNX model is split once
     if method == "standard":
         loss_fn = standard_loss_fn(model)
@@ -299,6 +324,8 @@ def train_step(model: nn.Module, tx: optax.GradientTransformation, *, method: st
 
     def step(state: TrainState, x, y):
         key = jax.random.fold_in(state.key, state.step)
+        if augment is not None:
+            x = augment(augment_key(state.key, state.step), x)
         grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
         (_, (batch_stats, metrics)), grads = grad_fn(state.params, state, x, y, key)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
@@ -310,13 +337,16 @@ def train_step(model: nn.Module, tx: optax.GradientTransformation, *, method: st
 
 
 def make_train_step(model: nn.Module, tx: optax.GradientTransformation, *, method: str = "sgt",
-                    config: SGTConfig | None = None, mesh: Mesh | None = None):
+                    config: SGTConfig | None = None, mesh: Mesh | None = None,
+                    augment: Callable[[jax.Array, jax.Array], jax.Array] | None = None):
     """One jitted step `step(state, x, y) -> (state, metrics)` for `method` "standard" or "sgt".
 
-    The saliency pass, both forward passes, the KL term and the optimizer update are fused in one
-    XLA program; the batch is sharded over `mesh` (default: all devices).
+    The augmentation (`augment`, see `train_step`), the saliency pass, both forward passes, the KL
+    term and the optimizer update are fused in one XLA program; the batch is sharded over `mesh`
+    (default: all devices). The augmentation draws for the global batch, so 1 device and 8 devices
+    augment alike.
     """
-    step = train_step(model, tx, method=method, config=config)
+    step = train_step(model, tx, method=method, config=config, augment=augment)
     mesh = mesh or make_mesh()
     replicated, sharded = NamedSharding(mesh, P()), NamedSharding(mesh, P(DATA_AXIS))
     jitted = jax.jit(step, in_shardings=(replicated, sharded, sharded), out_shardings=(replicated, replicated),
