@@ -24,7 +24,9 @@ from sgt.saliency import gradient
 
 METHODS = ("standard", "sgt")
 OPTIMIZERS = {"adam": optax.adam, "adadelta": optax.adadelta, "sgd": optax.sgd}
-SCHEDULES = ("constant", "cosine")
+SCHEDULES = ("constant", "cosine", "step")
+STEP_FRACTIONS = (0.5, 0.75)  # "step": ×0.1 here, as MultiStepLR at epochs 100 and 150 of 200 (authors' CIFAR code)
+STEP_FACTOR = 0.1
 DTYPES = ("float32", "bfloat16")
 
 
@@ -33,16 +35,52 @@ def compare_methods(method: str) -> tuple[str, ...]:
     return METHODS if method == "both" else (method,)
 
 
-def optimizer(name: str, lr: float, schedule: str, total_steps: int) -> optax.GradientTransformation:
-    """`name` at learning rate `lr`, constant or cosine-decayed to 0 over `total_steps`."""
+def learning_rate(lr: float, schedule: str, total_steps: int, milestones=STEP_FRACTIONS):
+    """The rate at step t: "constant" lr; "cosine" lr·½(1 + cos(π·t/T)), from lr to 0 over T =
+    `total_steps`; "step" lr·0.1^m with m the number of milestones ⌊f·T⌋ (f in `milestones`,
+    fractions of the run) that t has reached (PyTorch's MultiStepLR with gamma 0.1)."""
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule: expected one of {SCHEDULES}, got {schedule!r}")
+    if schedule == "constant":
+        return lr
+    if schedule == "cosine":
+        return optax.cosine_decay_schedule(lr, total_steps)
+    if isinstance(total_steps, bool) or not isinstance(total_steps, (int, np.integer)) or total_steps < 1:
+        raise ValueError(f"total_steps: expected an int >= 1 for the 'step' schedule, got {total_steps!r}")
+    if not milestones or any(not 0.0 < f < 1.0 for f in milestones) or list(milestones) != sorted(milestones):
+        raise ValueError(f"milestones: expected increasing fractions in (0, 1), got {milestones!r}")
+    boundaries: dict[int, float] = {}
+    for f in milestones:  # milestones that floor to the same step multiply there
+        step = max(1, int(f * total_steps))
+        boundaries[step] = boundaries.get(step, 1.0) * STEP_FACTOR
+    return optax.piecewise_constant_schedule(lr, boundaries)
+
+
+def optimizer(name: str, lr: float, schedule: str, total_steps: int, *, momentum: float = 0.0,
+              weight_decay: float = 0.0, milestones=STEP_FRACTIONS) -> optax.GradientTransformation:
+    """`name` at learning rate `lr` with `schedule` over `total_steps` (`learning_rate`).
+
+    `momentum` (SGD only): PyTorch's heavy ball without dampening, b ← μ·b + g (b₀ = g), p ← p − η·b.
+    `weight_decay` w: coupled L2 as PyTorch's `weight_decay`, g ← g + w·p on every parameter
+    (BatchNorm scales and biases included) before the optimizer, so for SGD one step is
+    b ← μ·b + (g + w·p), p ← p − η·b. With both 0 (the defaults) the optimizer is `name`'s own,
+    unchanged.
+    """
     if name not in OPTIMIZERS:
         raise ValueError(f"optimizer: expected one of {tuple(OPTIMIZERS)}, got {name!r}")
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule: expected one of {SCHEDULES}, got {schedule!r}")
     if not np.isfinite(lr) or lr <= 0:
         raise ValueError(f"lr: the learning rate must be a finite number > 0, got {lr}")
-    rate = optax.cosine_decay_schedule(lr, total_steps) if schedule == "cosine" else lr
-    return OPTIMIZERS[name](rate)
+    if not np.isfinite(momentum) or not 0.0 <= momentum < 1.0:
+        raise ValueError(f"momentum: expected a number in [0, 1), got {momentum}")
+    if momentum and name != "sgd":
+        raise ValueError(f"momentum: only the 'sgd' optimizer takes a momentum, got optimizer {name!r}")
+    if not np.isfinite(weight_decay) or weight_decay < 0:
+        raise ValueError(f"weight_decay: expected a finite number >= 0, got {weight_decay}")
+    rate = learning_rate(lr, schedule, total_steps, milestones)
+    tx = OPTIMIZERS[name](rate, momentum=momentum) if momentum else OPTIMIZERS[name](rate)
+    return optax.chain(optax.add_decayed_weights(weight_decay), tx) if weight_decay else tx
 
 
 def top_share(saliency: np.ndarray, fraction: float = 0.1) -> np.ndarray:
