@@ -1,11 +1,13 @@
 """`sgt reproduce cifar10`: aggregation by hand on fake records, the scaling and histograms, and the whole
-CLI on a tiny CIFAR-format tarball with a tiny model (files written, rerun from the cache, --report-only)."""
+CLI on a tiny CIFAR-format tarball with a tiny model (files written, rerun from the cache, --report-only), and
+a training stopped mid-epoch that resumes from its checkpoints."""
 
 import json
 import pickle
 import tarfile
 
 import flax.linen as nn
+import jax
 import numpy as np
 import pytest
 
@@ -161,3 +163,38 @@ def test_reproduce_cifar10_end_to_end_caches_and_reports(tmp_path, tiny_model, c
     (out / "cifar10.md").unlink()
     assert cli.main([*argv, "--report-only"]) == 0
     assert (out / "cifar10.md").read_text() == table
+
+
+def test_a_stopped_training_resumes_from_its_checkpoints_and_ends_as_an_uninterrupted_one(tmp_path, tiny_model,
+                                                                                           monkeypatch):
+    data_dir = tmp_path / "data"
+    (data_dir / "cifar10").mkdir(parents=True)
+    write_tarball(data_dir / "cifar10" / cifar10_data.TARBALL)
+    settings = exp.Settings(model=tiny_model, epochs=2, batch_size=8, test_subset=4)
+    loaded = exp.load(settings, data_dir)
+
+    def obtain(out):
+        return exp.obtain_model(exp.Cache(out, settings), settings, "sgt_seed0", "sgt", 0, lambda: loaded, False,
+                                True, checkpoint_every=4)
+
+    class Stop(Exception):
+        pass
+
+    real_fit = exp.loop.fit
+
+    def stopped_fit(*args, **kwargs):  # the process dies after step 14 (last checkpoint: step 12, mid-epoch)
+        def on_step(step, metrics):
+            if step == 14:
+                raise Stop
+        return real_fit(*args, **kwargs, on_step=on_step)
+
+    monkeypatch.setattr(exp.loop, "fit", stopped_fit)
+    with pytest.raises(Stop):
+        obtain(tmp_path / "stopped")
+    monkeypatch.setattr(exp.loop, "fit", real_fit)
+    resumed_vars, resumed = obtain(tmp_path / "stopped")
+    whole_vars, whole = obtain(tmp_path / "whole")
+    assert resumed["resumed"] is True and whole["resumed"] is False
+    assert resumed["test_accuracy"] == whole["test_accuracy"] and resumed["best_epoch"] == whole["best_epoch"]
+    for a, b in zip(jax.tree.leaves(resumed_vars), jax.tree.leaves(whole_vars)):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
