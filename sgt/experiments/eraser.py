@@ -425,7 +425,7 @@ def plot_highlights(report: dict, methods: Sequence[str], path: Path, method: st
     if set(by) != {"ordinary", "sgt"}:
         return None
     texts = len(by["ordinary"]["display"])
-    chars_per_line, line_height = 110, 0.055
+    chars_per_line, line_height = 150, 0.055
     fig, axes = plt.subplots(2 * texts, 1, figsize=(12, 2.0 * 2 * texts))
     cmap = plt.get_cmap("Reds")
     for t in range(texts):
