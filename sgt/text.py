@@ -151,10 +151,6 @@ def apply_perturbed(model, params, state, ids, perturbations, *, train: bool, ke
     return _linen(model).apply(params, state, ids, train=train, key=key, perturbations=perturbations)
 
 
-def _single(tree):
-    return jax.tree.leaves(tree)[0]
-
-
 def embedding_value(model, params, ids) -> jax.Array:
     """e [B, L, D]: the model's embedding output for `ids`, from its method `embed(ids)`."""
     adapter = _linen(model)
@@ -190,8 +186,8 @@ def embedding_classifier(model, params, state, ids) -> tuple[jax.Array, Callable
 def embedding_saliency(model, params, state, ids, target, *, score: Callable) -> jax.Array:
     """∂ score(f(ids), target) / ∂e at the embedding output, [B, L, D], in inference mode."""
     zeros = zero_perturbations(model, params, state, ids)
-    return _single(jax.grad(lambda p: score(apply_perturbed(model, params, state, ids, p, train=False)[0],
-                                            target))(zeros))
+    return jax.tree.leaves(jax.grad(lambda p: score(apply_perturbed(model, params, state, ids, p, train=False)[0],
+                                            target))(zeros))[0]
 
 
 __all__ = ["EMBEDDED", "apply_perturbed", "embedding_classifier", "embedding_saliency", "embedding_value",

@@ -33,6 +33,7 @@ from sgt.data import text as text_data
 from sgt.data.base import Dataset
 from sgt.experiments.comparison import OPTIMIZERS, SCHEDULES, optimizer
 from sgt.experiments.mnist import Cache, _key
+from sgt.experiments.report import mean_se
 from sgt.metrics import erasure
 
 TASKS = {  # name: (loader, train split, selection split or None (a seeded tenth of train), test split)
@@ -324,10 +325,8 @@ def paper_table1() -> dict:
 
 
 def _mean_se(values) -> tuple[float, float, int]:
-    v = np.asarray(values, float)
-    if v.size == 0:
-        return float("nan"), float("nan"), 0
-    return float(v.mean()), float(v.std(ddof=1) / np.sqrt(v.size)) if v.size > 1 else float("nan"), int(v.size)
+    """(mean, standard error, count) of `values`; NaNs when there are none."""
+    return (*mean_se(values), len(values)) if len(values) else (float("nan"), float("nan"), 0)
 
 
 def table_rows(report: dict, methods: Sequence[str]) -> list[dict]:
@@ -420,8 +419,11 @@ def plot_highlights(report: dict, methods: Sequence[str], path: Path, method: st
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    by = {r["regime"]: r for r in report["records"] if r["method"] == method and "display" in r
-          and (seed is None or r["seed"] == seed) and r["seed"] == min(x["seed"] for x in report["records"])}
+    shown = [r for r in report["records"] if r["method"] == method and "display" in r]
+    if not shown:
+        return None
+    seed = min(r["seed"] for r in shown) if seed is None else seed
+    by = {r["regime"]: r for r in shown if r["seed"] == seed}
     if set(by) != {"ordinary", "sgt"}:
         return None
     texts = len(by["ordinary"]["display"])
