@@ -14,6 +14,11 @@ import jax.numpy as jnp
 from sgt import nn_ops
 
 
+def logits_dtype(dtype) -> jnp.dtype:
+    """The dtype of a model's logits for compute dtype `dtype`: float32, or float64 for a float64 model."""
+    return jnp.promote_types(dtype, jnp.float32)
+
+
 class WeightNormCausalConv(nn.Module):
     """Causal dilated 1-D convolution with weight normalisation w = g · v / ‖v‖ (per output channel).
 
@@ -26,12 +31,14 @@ class WeightNormCausalConv(nn.Module):
     dilation: int
     dtype: jnp.dtype = jnp.float32
     conv_impl: str | None = None
+    param_dtype: jnp.dtype = jnp.float32
 
     @nn.compact
     def __call__(self, x):
-        v = self.param("v", nn.initializers.normal(0.01), (self.kernel_size, x.shape[-1], self.features))
+        v = self.param("v", nn.initializers.normal(0.01), (self.kernel_size, x.shape[-1], self.features),
+                       self.param_dtype)
         g = self.param("g", lambda _, v: jnp.linalg.norm(v.reshape(-1, v.shape[-1]), axis=0), v)
-        b = self.param("bias", nn.initializers.zeros, (self.features,))
+        b = self.param("bias", nn.initializers.zeros, (self.features,), self.param_dtype)
         w = (v * (g / jnp.linalg.norm(v.reshape(-1, v.shape[-1]), axis=0))).astype(self.dtype)
         pad = (self.kernel_size - 1) * self.dilation
         y = nn_ops.conv(jnp.asarray(x, self.dtype), w, 1, [(pad, 0)], kernel_dilation=self.dilation,
@@ -46,16 +53,18 @@ class TemporalBlock(nn.Module):
     dropout: float
     dtype: jnp.dtype = jnp.float32
     conv_impl: str | None = None
+    param_dtype: jnp.dtype = jnp.float32
 
     @nn.compact
     def __call__(self, x, train: bool):
         y = x
         for _ in range(2):
             y = nn.relu(WeightNormCausalConv(self.features, self.kernel_size, self.dilation, self.dtype,
-                                             self.conv_impl)(y))
+                                             self.conv_impl, self.param_dtype)(y))
             y = nn.Dropout(self.dropout, deterministic=not train)(y)
         residual = x if x.shape[-1] == self.features else nn_ops.Conv(
-            self.features, (1,), kernel_init=nn.initializers.normal(0.01), dtype=self.dtype, impl=self.conv_impl)(x)
+            self.features, (1,), kernel_init=nn.initializers.normal(0.01), dtype=self.dtype,
+            param_dtype=self.param_dtype, impl=self.conv_impl)(x)
         return nn.relu(y + residual)
 
 
@@ -64,7 +73,8 @@ class TCN(nn.Module):
 
     Defaults are the benchmark's: channels [5, 5, 50], kernel 4, dropout 0.1. Every output step t
     depends on inputs ≤ t only; the per-step features [B, T, C] before the pool are sown as
-    `intermediates/sequence` (read them with `mutable=["intermediates"]`).
+    `intermediates/sequence` (read them with `mutable=["intermediates"]`). `param_dtype` float64
+    with `dtype` float64 (under `jax_enable_x64`) gives a float64 model with float64 logits.
     """
 
     num_classes: int = 2
@@ -73,15 +83,17 @@ class TCN(nn.Module):
     dropout: float = 0.1
     dtype: jnp.dtype = jnp.float32
     conv_impl: str | None = None  # `sgt.nn_ops` implementation; default: the fastest on the backend
+    param_dtype: jnp.dtype = jnp.float32
 
     @nn.compact
     def __call__(self, x, train: bool = False):
         x = jnp.asarray(x, self.dtype)
         for level, features in enumerate(self.channels):
             x = TemporalBlock(features, self.kernel_size, 2**level, self.dropout, self.dtype,
-                              self.conv_impl)(x, train)
+                              self.conv_impl, self.param_dtype)(x, train)
         self.sow("intermediates", "sequence", x)
-        return nn.Dense(self.num_classes, dtype=self.dtype)(x.max(axis=1)).astype(jnp.float32)
+        logits = nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype)(x.max(axis=1))
+        return logits.astype(logits_dtype(self.dtype))
 
 
 class LSTMClassifier(nn.Module):
@@ -89,21 +101,23 @@ class LSTMClassifier(nn.Module):
 
     One bias per gate (4·hidden), where PyTorch's nn.LSTM has two (b_ih + b_hh, 8·hidden): the same
     function with 4·hidden fewer parameters. Hidden states [B, T, hidden] are sown as
-    `intermediates/sequence`.
+    `intermediates/sequence`. `param_dtype` as `TCN`'s.
     """
 
     num_classes: int = 2
     hidden: int = 5
     dropout: float = 0.1
     dtype: jnp.dtype = jnp.float32
+    param_dtype: jnp.dtype = jnp.float32
 
     @nn.compact
     def __call__(self, x, train: bool = False):
         x = nn.Dropout(self.dropout, deterministic=not train)(jnp.asarray(x, self.dtype))
-        h = nn.RNN(nn.OptimizedLSTMCell(self.hidden, dtype=self.dtype))(x)
+        h = nn.RNN(nn.OptimizedLSTMCell(self.hidden, dtype=self.dtype, param_dtype=self.param_dtype))(x)
         self.sow("intermediates", "sequence", h)
         h = nn.Dropout(self.dropout, deterministic=not train)(h[:, -1])
-        return nn.Dense(self.num_classes, dtype=self.dtype)(h).astype(jnp.float32)
+        logits = nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype)(h)
+        return logits.astype(logits_dtype(self.dtype))
 
 
 def causal_attention_pool(x, scores, flatten: bool):
@@ -131,7 +145,7 @@ class LSTMCellAttention(nn.Module):
     `matrix=True` feeds the flattened r×F matrix instead (`InputCellAttentionMatrix`). Defaults:
     hidden 5, r = 10 hops, d_a = 50, dropout 0.1 on the input and on the last hidden state, last
     step → linear. Init as the reference: Xavier-uniform matrices, zero vectors. Hidden states
-    [B, T, hidden] are sown as `intermediates/sequence`.
+    [B, T, hidden] are sown as `intermediates/sequence`. `param_dtype` as `TCN`'s.
     """
 
     num_classes: int = 2
@@ -141,17 +155,20 @@ class LSTMCellAttention(nn.Module):
     matrix: bool = False
     dropout: float = 0.1
     dtype: jnp.dtype = jnp.float32
+    param_dtype: jnp.dtype = jnp.float32
 
     @nn.compact
     def __call__(self, x, train: bool = False):
         xavier, zeros = nn.initializers.xavier_uniform(), nn.initializers.zeros
         x = nn.Dropout(self.dropout, deterministic=not train)(jnp.asarray(x, self.dtype))
-        dense = lambda n, name: nn.Dense(n, kernel_init=xavier, dtype=self.dtype, name=name)
+        dense = lambda n, name: nn.Dense(n, kernel_init=xavier, dtype=self.dtype,  # noqa: E731
+                                         param_dtype=self.param_dtype, name=name)
         scores = dense(self.r, "attention_second")(jnp.tanh(dense(self.d_a, "attention_first")(x)))
         x_bar = causal_attention_pool(x, scores, self.matrix)
-        w_x = self.param("input_kernel", xavier, (x_bar.shape[-1], 4 * self.hidden)).astype(self.dtype)
-        w_h = self.param("recurrent_kernel", xavier, (self.hidden, 4 * self.hidden)).astype(self.dtype)
-        b = self.param("bias", zeros, (4 * self.hidden,)).astype(self.dtype)
+        param = lambda name, init, shape: self.param(name, init, shape, self.param_dtype).astype(self.dtype)  # noqa: E731
+        w_x = param("input_kernel", xavier, (x_bar.shape[-1], 4 * self.hidden))
+        w_h = param("recurrent_kernel", xavier, (self.hidden, 4 * self.hidden))
+        b = param("bias", zeros, (4 * self.hidden,))
         gates_x = jnp.swapaxes(x_bar @ w_x + b, 0, 1)  # time-major [T, B, 4H]
 
         def step(carry, gx):
@@ -166,4 +183,5 @@ class LSTMCellAttention(nn.Module):
         hs = jnp.swapaxes(hs, 0, 1)
         self.sow("intermediates", "sequence", hs)
         h = nn.Dropout(self.dropout, deterministic=not train)(hs[:, -1])
-        return nn.Dense(self.num_classes, dtype=self.dtype)(h).astype(jnp.float32)
+        logits = nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype)(h)
+        return logits.astype(logits_dtype(self.dtype))
