@@ -111,3 +111,12 @@ def test_token_scores_are_the_summed_attribution_of_the_predicted_class():
     np.testing.assert_allclose(ig_scores, jnp.abs(ig.sum(-1)), rtol=1e-4, atol=1e-7)
     gap = jax.nn.log_softmax(f(e), -1) - jax.nn.log_softmax(f(jnp.zeros_like(e)), -1)
     np.testing.assert_allclose(ig.sum((1, 2)), gap[jnp.arange(2), predicted], rtol=2e-2, atol=2e-3)
+
+
+def test_truncation_defaults_per_task_and_enters_the_cache_tag():
+    movies, fever = eraser.Settings(), eraser.Settings(task="fever")
+    assert movies.truncation == "tail" and fever.truncation == "head"
+    assert "_tail_" in movies.tag() and "_tail_" not in fever.tag()
+    assert "_tail_" not in eraser.Settings(keep="head").tag()  # the head runs' caches keep their names
+    with pytest.raises(ValueError, match="keep"):
+        eraser.Settings(keep="middle")
