@@ -185,11 +185,12 @@ def train_model(settings: Settings, encoded: Encoded, method: str, seed: int, ru
     return variables, record
 
 
-def obtain_model(cache: Cache, settings: Settings, encoded: Encoded, regime: str, seed: int, progress: bool,
-                 train_missing: bool) -> tuple[dict, dict] | None:
+def obtain_model(cache: Cache, settings: Settings, encoded: Encoded, regime: str, seed: int,
+                 progress: bool) -> tuple[dict, dict]:
+    """The cached model `<regime>_seed<seed>`, trained and cached first when absent; (variables, record)."""
     name = f"{regime}_seed{seed}"
     found = cache.model(name)
-    if found is not None or not train_missing:
+    if found is not None:
         return found
     method = "sgt" if regime == "sgt" else "standard"
     if progress:
@@ -288,17 +289,19 @@ def display_rows(scores: np.ndarray, encoded: Encoded) -> list[dict]:
 
 def run(settings: Settings, seeds: Sequence[int], *, methods: Sequence[str] = METHODS, out: Path,
         data_dir=None, progress: bool = True, train_missing: bool = True) -> dict:
-    """Train (or read) both regimes per seed, then score every method's ranking; every record is cached."""
+    """Train (or read) both regimes per seed, then score every method's ranking; every record is cached.
+    Without `train_missing` only the cached records are read (the weights are not needed)."""
     cache = Cache(out, settings)
     encoded = encode_task(settings.task, settings.length, str(data_dir) if data_dir else None, settings.truncation)
     model = build_model(settings, encoded)
     records, model_records = [], []
     for seed in seeds:
         for regime in ("ordinary", "sgt"):
-            found = obtain_model(cache, settings, encoded, regime, seed, progress, train_missing)
-            if found is None:
+            model_path = cache.models / f"{regime}_seed{seed}.json"
+            if not train_missing and not model_path.exists():
                 continue
-            variables, model_record = found
+            variables, model_record = (obtain_model(cache, settings, encoded, regime, seed, progress) if train_missing
+                                       else (None, json.loads(model_path.read_text())))
             model_records.append({k: v for k, v in model_record.items() if k != "history"})
             for method in (*methods, RANDOM):
                 path = cache.evals / f"{regime}_seed{seed}__{method}.json"
