@@ -426,9 +426,6 @@ def _cell(v) -> str:
 def plot_highlights(report: dict, methods: Sequence[str], path: Path, method: str = "Grad",
                     seed: int | None = None) -> Path | None:
     """A few test texts with each token shaded by its normalised score, ordinary above SGT."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     shown = [r for r in report["records"] if r["method"] == method and "display" in r]

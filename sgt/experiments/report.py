@@ -7,11 +7,8 @@ import json
 from pathlib import Path
 from typing import Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 ARCH_LABELS = {"lstm": "LSTM", "lstm_cell_attention": "LSTM+Input", "tcn": "TCN", "transformer": "Transformer"}
 
