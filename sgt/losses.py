@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import jax
 import jax.numpy as jnp
 import optax
@@ -33,6 +35,33 @@ def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
     if labels.shape != logits.shape[:1]:
         raise ValueError(f"labels: expected shape ({logits.shape[0]},), got {labels.shape}")
     return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+
+
+def softmax_output_cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """Mean cross-entropy applied to the softmax *outputs* p = softmax(z) instead of the logits z:
+
+        ℓ(z, y) = −log softmax(p)_y = log Σ_c exp(p_c) − p_y,   p = softmax(z).
+
+    This is what a model that ends in a softmax computes when PyTorch's `CrossEntropyLoss` (which
+    applies its own log-softmax) is given its outputs, as the time-series benchmark's models are.
+    Since p ∈ [0, 1], ℓ is bounded: with 2 classes it lies in [log(1 + e⁻¹), log(1 + e)] ≈ [0.313,
+    1.313], and its gradient vanishes as p saturates (so it never drives the logits far apart).
+    """
+    _check_logits("logits", logits)
+    if labels.shape != logits.shape[:1]:
+        raise ValueError(f"labels: expected shape ({logits.shape[0]},), got {labels.shape}")
+    return optax.softmax_cross_entropy_with_integer_labels(jax.nn.softmax(logits), labels).mean()
+
+
+CLASSIFICATION_LOSSES = {"logits": cross_entropy, "softmax-output": softmax_output_cross_entropy}
+
+
+def classification_loss(name: str) -> Callable[[jax.Array, jax.Array], jax.Array]:
+    """The classification term `loss(logits, labels)` named `name`: "logits" (`cross_entropy`, the
+    usual) or "softmax-output" (`softmax_output_cross_entropy`, the time-series benchmark's)."""
+    if name not in CLASSIFICATION_LOSSES:
+        raise ValueError(f"classification_loss: expected one of {tuple(CLASSIFICATION_LOSSES)}, got {name!r}")
+    return CLASSIFICATION_LOSSES[name]
 
 
 def sgt_loss(clean_logits: jax.Array, masked_logits: jax.Array, labels: jax.Array, *, lam: float = 1.0) -> jax.Array:

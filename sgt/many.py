@@ -54,14 +54,16 @@ def _check_stack(x_train, y_train, x_val, y_val, seeds, batch_size):
 
 @functools.lru_cache(maxsize=16)
 def make_epoch(model: nn.Module, tx: optax.GradientTransformation, *, method: str,
-               config: train.SGTConfig | None = None):
+               config: train.SGTConfig | None = None, classification_loss: str = "logits"):
     """Jitted `epoch(states, active, x, y, order) -> (states, mean train metrics [G])`.
 
     `order` [G, steps, batch] holds each model's shuffled batch indices into its own x [G, N, ...];
-    models with `active` False keep their state unchanged. Cached per (model, tx, method, config),
-    so successive groups of the same shape reuse the compiled program.
+    models with `active` False keep their state unchanged. `classification_loss`: the CE term
+    (`sgt.train.train_step`). Cached per (model, tx, method, config, classification_loss), so
+    successive groups of the same shape reuse the compiled program.
     """
-    step = jax.vmap(train.train_step(model, tx, method=method, config=config))
+    step = jax.vmap(train.train_step(model, tx, method=method, config=config,
+                                     classification_loss=classification_loss))
 
     def epoch(states, active, x, y, order):
         def body(states, idx):
@@ -93,14 +95,17 @@ def make_evaluate(model: nn.Module):
 def fit_many(model: nn.Module, tx: optax.GradientTransformation, *, method: str,
              config: train.SGTConfig | None = None, x_train, y_train, x_val, y_val, seeds,
              epochs: int, batch_size: int, patience: int, stop_accuracy: float = 1.0,
-             selection: str = "accuracy_then_loss", progress: bool = True, desc: str = "") -> ManyResult:
+             selection: str = "accuracy_then_loss", classification_loss: str = "logits", progress: bool = True,
+             desc: str = "") -> ManyResult:
     """Train G = len(seeds) models, model g on (x_train[g], y_train[g]) from seed g, all at once.
 
     Each epoch, model g's train set is shuffled from (seeds[g], epoch) (`sgt.data.epoch_order`) and cut
     into full batches (the remainder is dropped). After each epoch the validation result selects model
     g's best parameters by `selection` (`sgt.loop.improves`, the same rule as `loop.fit`); model g stops
     when its best validation accuracy reaches `stop_accuracy` or has not improved for `patience`
-    epochs; all stop after `epochs`.
+    epochs; all stop after `epochs`. `classification_loss` names the training CE term
+    (`sgt.losses.classification_loss`); the validation loss is always the CE on logits. Inputs keep
+    their dtype (float64 inputs with a float64 model train in float64 under `jax_enable_x64`).
     """
     loop.improves(0.0, 0.0, 0.0, 0.0, selection)  # checks the rule
     model = adapters.adapt(model)  # once: the compiled epoch is cached per adapter
@@ -111,7 +116,7 @@ def fit_many(model: nn.Module, tx: optax.GradientTransformation, *, method: str,
     steps = n // batch_size
     keys = jnp.stack([jax.random.PRNGKey(int(s)) for s in seeds])
     states = jax.vmap(lambda k: train.init_state(model, tx, x_train[0, :1], k))(keys)
-    epoch_fn = make_epoch(model, tx, method=method, config=config)
+    epoch_fn = make_epoch(model, tx, method=method, config=config, classification_loss=classification_loss)
     evaluate = make_evaluate(model)
     x_dev, y_dev, xv_dev, yv_dev = map(jnp.asarray, (x_train, y_train, x_val, y_val))
 

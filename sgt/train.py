@@ -147,17 +147,25 @@ def _metrics(loss, ce, kl, logits, labels):
     return {"loss": loss, "ce": ce, "kl": kl, "accuracy": jnp.mean(jnp.argmax(logits, -1) == labels)}
 
 
-def standard_loss_fn(model):
+def standard_loss_fn(model, classification_loss: str = "logits"):
+    """CE(f(x), y), with CE named by `classification_loss` (`sgt.losses.classification_loss`)."""
+    cross_entropy = losses.classification_loss(classification_loss)
+
     def loss_fn(params, state, x, y, key):
         logits, batch_stats = forward(model, params, state.batch_stats, x, train=True, key=key)
-        ce = losses.cross_entropy(logits, y)
+        ce = cross_entropy(logits, y)
         return ce, (batch_stats, _metrics(ce, ce, jnp.zeros(()), logits, y))
 
     return loss_fn
 
 
-def sgt_loss_fn(model, config: SGTConfig):
-    """CE(f(x), y) + λ KL(f(x) ‖ f(x̃)), with x̃ masked from this step's saliency."""
+def sgt_loss_fn(model, config: SGTConfig, classification_loss: str = "logits"):
+    """CE(f(x), y) + λ KL(f(x) ‖ f(x̃)), with x̃ masked from this step's saliency.
+
+    `classification_loss` names CE (`sgt.losses.classification_loss`); the KL term and the
+    saliency target do not depend on it.
+    """
+    cross_entropy = losses.classification_loss(classification_loss)
 
     def saliency_target(logits, y):
         return y if config.target == "label" else jnp.argmax(logits, -1)
@@ -208,7 +216,7 @@ def sgt_loss_fn(model, config: SGTConfig):
             clean, masked, batch_stats = both_branches(params, state.batch_stats, x, x_masked, k_clean, k_masked)
         else:
             masked, batch_stats = forward(model, params, batch_stats, x_masked, train=True, key=k_masked)
-        ce = losses.cross_entropy(clean, y)
+        ce = cross_entropy(clean, y)
         kl = losses.kl_divergence(clean, masked)
         loss = ce + config.lam * kl
         return loss, (batch_stats, _metrics(loss, ce, kl, clean, y))
@@ -305,9 +313,14 @@ def _check_augment(augment) -> None:
 
 
 def train_step(model: nn.Module, tx: optax.GradientTransformation, *, method: str = "sgt",
-               config: SGTConfig | None = None, augment: Callable[[jax.Array, jax.Array], jax.Array] | None = None):
+               config: SGTConfig | None = None, augment: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
+               classification_loss: str = "logits"):
     """The pure, unjitted step `step(state, x, y) -> (state, metrics)`, to compose with
     `jax.jit`, `jax.vmap` (many models at once) or `jax.lax.scan`.
+
+    `classification_loss`: the CE term of either method, "logits" (softmax cross-entropy) or
+    "softmax-output" (cross-entropy on the softmax outputs, `sgt.losses.softmax_output_cross_entropy`);
+    the metric "ce" reports it.
 
     `augment(key, x) -> x` (e.g. `sgt.data.augment.augment`), when given, replaces the global batch
     x by augment(augment_key(state.key, state.step), x) before anything else (labels untouched);
@@ -316,9 +329,9 @@ def train_step(model: nn.Module, tx: optax.GradientTransformation, *, method: st
     _check_augment(augment)
     model = adapters.adapt(model)  # once, so an NNX model is split once
     if method == "standard":
-        loss_fn = standard_loss_fn(model)
+        loss_fn = standard_loss_fn(model, classification_loss)
     elif method == "sgt":
-        loss_fn = sgt_loss_fn(model, config or SGTConfig())
+        loss_fn = sgt_loss_fn(model, config or SGTConfig(), classification_loss)
     else:
         raise ValueError(f"method: expected 'standard' or 'sgt', got {method!r}")
 
@@ -338,15 +351,18 @@ def train_step(model: nn.Module, tx: optax.GradientTransformation, *, method: st
 
 def make_train_step(model: nn.Module, tx: optax.GradientTransformation, *, method: str = "sgt",
                     config: SGTConfig | None = None, mesh: Mesh | None = None,
-                    augment: Callable[[jax.Array, jax.Array], jax.Array] | None = None):
-    """One jitted step `step(state, x, y) -> (state, metrics)` for `method` "standard" or "sgt".
+                    augment: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
+                    classification_loss: str = "logits"):
+    """One jitted step `step(state, x, y) -> (state, metrics)` for `method` "standard" or "sgt"
+    (`classification_loss`: see `train_step`).
 
     The augmentation (`augment`, see `train_step`), the saliency pass, both forward passes, the KL
     term and the optimizer update are fused in one XLA program; the batch is sharded over `mesh`
     (default: all devices). The augmentation draws for the global batch, so 1 device and 8 devices
     augment alike.
     """
-    step = train_step(model, tx, method=method, config=config, augment=augment)
+    step = train_step(model, tx, method=method, config=config, augment=augment,
+                      classification_loss=classification_loss)
     mesh = mesh or make_mesh()
     replicated, sharded = NamedSharding(mesh, P()), NamedSharding(mesh, P(DATA_AXIS))
     jitted = jax.jit(step, in_shardings=(replicated, sharded, sharded), out_shardings=(replicated, replicated),

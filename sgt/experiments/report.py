@@ -221,3 +221,77 @@ def write_vanishing(rows: list[dict], out: Path) -> tuple[Path, Path]:
     md_path = out / "vanishing.md"
     md_path.write_text("\n".join(lines) + "\n")
     return csv_path, md_path
+
+
+def sal_minus_trad(rows: list[dict], method: str, metric: str, source: str = "diff") -> float:
+    """Sal − Trad of `method`'s Diff(`metric`) in diff_table `rows` of one architecture: ours
+    (`source="diff"`) or the paper's (`source="paper"`); nan where a regime is missing."""
+    by = {r["regime"]: r[f"{source}_{metric}"] for r in rows if r["method"] == method}
+    return by.get("Sal", np.nan) - by.get("Trad", np.nan)
+
+
+def sign_agreement(rows: list[dict], methods: Sequence[str]) -> tuple[int, int]:
+    """(agreeing, compared): over methods × {AUP, AUR} of diff_table `rows` (one architecture), how many
+    cells where both ours and the paper's Sal − Trad are known have the same sign (np.sign)."""
+    pairs = [(sal_minus_trad(rows, m, metric), sal_minus_trad(rows, m, metric, "paper"))
+             for m in methods for metric in ("aup", "aur")]
+    known = [(ours, paper) for ours, paper in pairs if np.isfinite(ours) and np.isfinite(paper)]
+    return sum(np.sign(ours) == np.sign(paper) for ours, paper in known), len(known)
+
+
+def write_ablation(variants: Sequence[tuple[str, str, str, list[dict]]], methods: Sequence[str], gate: float,
+                   out: Path, stem: str = "ablation") -> tuple[Path, Path]:
+    """The ablation table from (name, what it changes, architecture, records) per variant.
+
+    Per variant: `diff_table` of its records (Diff(AUP), Diff(AUR) of Trad and Sal per method, gated
+    as Table 2) and the sign agreement of Sal − Trad with the paper's for that architecture
+    (`sign_agreement`). Writes a CSV (the diff_table rows with a `variant` column) and Markdown: a
+    summary (runs in the table, mean Diff over methods, agreement), then per metric one row per
+    variant with Trad / Sal per method, the paper's rows first.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    tables = [(name, changes, arch, diff_table([r for r in recs if r["arch"] == arch], methods, gate))
+              for name, changes, arch, recs in variants]
+    csv_rows = [{"variant": name, **row} for name, _, _, rows in tables for row in rows]
+    csv_path = out / f"{stem}.csv"
+    with csv_path.open("w", newline="") as fh:
+        fields = ["variant", *(list(csv_rows[0])[1:] if csv_rows else [])]
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(csv_rows)
+    num = lambda v: "n/a" if not np.isfinite(v) else f"{v:+.3f}"  # noqa: E731
+    mean = lambda rows, regime, metric: float(np.mean([r[f"diff_{metric}"] for r in rows  # noqa: E731
+                                                       if r["regime"] == regime])) if rows else np.nan
+    lines = [f"Each variant: one seed; Diff = method − random, mean over the datasets where both regimes reach "
+             f"{gate:.0%} test accuracy; agreement = cells (method × AUP/AUR) whose Sal − Trad has the paper's "
+             "sign.", "",
+             "| Variant | changes | model | runs in / total | Diff(AUP) Trad / Sal (mean over methods) "
+             "| Diff(AUR) Trad / Sal | Sal − Trad sign as the paper |", "|---|---|---|---|---|---|---|"]
+    for name, changes, arch, rows in tables:
+        runs = f"{rows[0]['runs']} / {rows[0]['runs_total']}" if rows else "0 / 0"
+        agree, known = sign_agreement(rows, methods)
+        lines.append(f"| {name} | {changes} | {ARCH_LABELS.get(arch, arch)} | {runs} "
+                     f"| {num(mean(rows, 'Trad', 'aup'))} / {num(mean(rows, 'Sal', 'aup'))} "
+                     f"| {num(mean(rows, 'Trad', 'aur'))} / {num(mean(rows, 'Sal', 'aur'))} "
+                     f"| {agree} / {known} |")
+    for metric in ("aup", "aur"):
+        lines += ["", f"### Diff({metric.upper()}) vs random, Trad / Sal (Sal − Trad)", "",
+                  "| Variant | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
+        for arch in dict.fromkeys(arch for _, _, arch, _ in tables):  # the paper's rows
+            paper = PAPER_TABLE2[metric].get(arch)
+            cells = []
+            for m in methods:
+                if paper is None or m not in PAPER_METHODS:
+                    cells.append("n/a")
+                    continue
+                trad, sal = paper[PAPER_METHODS.index(m)]
+                cells.append(f"{num(trad)} / {num(sal)} ({num(sal - trad)})")
+            lines.append(f"| paper, {ARCH_LABELS.get(arch, arch)} | " + " | ".join(cells) + " |")
+        for name, _, _, rows in tables:
+            by = {(r["method"], r["regime"]): r[f"diff_{metric}"] for r in rows}
+            cells = [f"{num(by.get((m, 'Trad'), np.nan))} / {num(by.get((m, 'Sal'), np.nan))} "
+                     f"({num(sal_minus_trad(rows, m, metric))})" for m in methods]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    md_path = out / f"{stem}.md"
+    md_path.write_text("\n".join(lines) + "\n")
+    return csv_path, md_path

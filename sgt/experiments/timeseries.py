@@ -8,31 +8,38 @@ models); score each map with the saliency-weighted AUP / AUR
 against the known box, and against the feature-permuted random baseline of the same model's maps.
 Every finished (dataset, architecture, seed) is cached as one JSON file, so a stopped run resumes.
 Models of one architecture are trained `group` at a time with `sgt.many.fit_many` (one vmapped
-program for the group).
+program for the group). `run_ablation` runs named variants of the settings (`ABLATION`), one record
+per process, and `report.write_ablation` sets them side by side.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import json
+import resource
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Callable, Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from sgt import _args, data, many, models, saliency, train
+from sgt import _args, data, losses, many, masking, models, saliency, train
 from sgt.data import timeseries as tsdata
-from sgt.data.base import validation_split
+from sgt.data.base import Dataset, validation_split
 from sgt.metrics import timeseries as tsmetrics
 
 ARCHS = ("lstm", "lstm_cell_attention", "tcn", "transformer")
 REGIMES = {"Trad": "standard", "Sal": "sgt"}
 SHAP_BASELINES = 50
+DTYPES = ("float32", "float64")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +56,11 @@ class Settings:
     "first_best_accuracy", the earliest epoch with the best accuracy, made every cached record).
     `saliency_batch`: test samples attributed at once, with fresh random baselines per
     batch (None: the whole test set; the 100×100 vanishing sets need 10 to fit in memory).
+    `rank_by`, `fill`: SGT's masking (`sgt.train.SGTConfig`). `dtype`: "float32", or "float64" for
+    data, parameters, optimizer state, saliency and metrics in float64 (the benchmark's models run
+    in float64; needs `use_dtype`). `classification_loss`: the CE term of both regimes, "logits" or
+    "softmax-output" (the benchmark's CE on its models' softmax outputs,
+    `sgt.losses.softmax_output_cross_entropy`); the KL term and the saliency target do not change.
     """
 
     k: float = 0.8
@@ -63,16 +75,52 @@ class Settings:
     saliency_batch: int | None = None
     group: int | None = None
     selection: str = "first_best_accuracy"  # see sgt.loop.improves; the cached records were made with it
+    rank_by: str = "magnitude"
+    fill: str = "uniform"
+    dtype: str = "float32"
+    classification_loss: str = "logits"
+
+    def __post_init__(self):
+        for name, allowed in (("rank_by", masking.RANKINGS), ("fill", masking.FILLS), ("dtype", DTYPES),
+                              ("classification_loss", tuple(losses.CLASSIFICATION_LOSSES))):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name}: expected one of {allowed}, got {getattr(self, name)!r}")
+        object.__setattr__(self, "lam", float(self.lam))  # lam=1 and lam=1.0 share a cache folder
 
     def tag(self) -> str:
-        """The cache folder of these settings; records made under another selection rule never mix."""
+        """The cache folder of these settings. Each option that differs from its default and is not
+        in the base name adds a suffix (`TAG_SUFFIXES`), so records made under different options
+        never mix and the records made before an option existed keep their folder."""
         tag = f"k{self.k}_lam{self.lam}_e{self.epochs or 'auto'}_p{self.patience or 'auto'}"
-        return tag if self.selection == "first_best_accuracy" else f"{tag}_sel-{self.selection}"
+        for name, suffix in TAG_SUFFIXES.items():
+            value = getattr(self, name)
+            if value != _DEFAULTS[name]:
+                tag += "_" + suffix.format(value)
+        return tag
 
     def budget(self, arch: str) -> tuple[int, int]:
         """(most epochs, patience) for `arch`."""
         epochs = self.epochs or EPOCHS[arch]
         return epochs, self.patience or max(3, epochs // 5)
+
+
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Settings)}
+# The options that enter `Settings.tag` only when they differ from the default, in this order.
+TAG_SUFFIXES = {"selection": "sel-{}", "rank_by": "rank-{}", "fill": "fill-{}", "dtype": "{}",
+                "classification_loss": "ce-{}"}
+
+
+def use_dtype(dtype: str) -> None:
+    """Prepare JAX for `dtype`: "float64" turns on 64-bit mode (`jax_enable_x64`), a process-wide
+    switch that must come before any JAX array of the run is created; "float32" changes nothing."""
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype: expected one of {DTYPES}, got {dtype!r}")
+    if dtype == "float64":
+        jax.config.update("jax_enable_x64", True)
+
+
+def _x64_enabled() -> bool:
+    return jax.dtypes.canonicalize_dtype(np.float64) == np.float64
 
 
 # Most epochs per architecture (the benchmark allows 500 with patience 200; we cannot afford that on
@@ -162,10 +210,24 @@ def time_profile(saliency: np.ndarray) -> list[float]:
 # Runs
 
 
-def build_model(arch: str, dataset: str):
-    """The benchmark's model; on the vanishing-saliency sets the attention LSTM has r = 20 hops (2019 paper)."""
+def build_model(arch: str, dataset: str, dtype: str = "float32"):
+    """The benchmark's model; on the vanishing-saliency sets the attention LSTM has r = 20 hops (2019 paper).
+    `dtype` "float64": parameters and computation in float64, float64 logits."""
     options = {"r": 20} if arch == "lstm_cell_attention" and dataset in tsdata.VANISHING else {}
+    if dtype == "float64":
+        options |= {"dtype": jnp.float64, "param_dtype": jnp.float64}
     return models.get(arch, num_classes=2, **options)
+
+
+def load_dataset(name: str, seed: int, dtype: str = "float32") -> Dataset:
+    """Set `name` from `seed` with inputs in `dtype`. float64 keeps the scaling's float64 values, which
+    the float32 set (`sgt.data.load`) rounds: same samples, same scaler, one rounding less."""
+    if dtype == "float32":
+        return data.load(name, seed=seed)
+    raw = tsdata.raw(name, seed)
+    shift, scale = (tsdata.standard_fit if name in tsdata.VANISHING else tsdata.minmax_fit)(raw.x_train)
+    return Dataset(name=name, x_train=(raw.x_train - shift) / scale, y_train=raw.y_train,
+                   x_test=(raw.x_test - shift) / scale, y_test=raw.y_test, num_classes=2, truth_test=raw.truth_test)
 
 
 @functools.lru_cache(maxsize=4)
@@ -181,9 +243,12 @@ def cache_path(out: Path, settings: Settings, dataset: str, arch: str, seed: int
 def run_group(arch: str, members: Sequence[tuple[str, int]], settings: Settings, methods: Sequence[str],
               out: Path, progress: bool = True) -> list[dict]:
     """Train, attribute and score every (dataset, seed) of `members` for `arch`; cache each record."""
-    model = build_model(arch, members[0][0])
+    if settings.dtype == "float64" and not _x64_enabled():
+        raise ValueError("dtype: float64 needs JAX's 64-bit mode; call sgt.experiments.timeseries.use_dtype("
+                         "'float64') (or set JAX_ENABLE_X64=1) before creating any JAX array")
+    model = build_model(arch, members[0][0], settings.dtype)
     tx = adam(settings.lr)
-    sets = [data.load(d, seed=s) for d, s in members]
+    sets = [load_dataset(d, s, settings.dtype) for d, s in members]
     splits = [validation_split(ds.x_train, ds.y_train, settings.val_fraction, s) for ds, (_, s) in zip(sets, members)]
     stack = lambda i, j: np.stack([sp[i][j] for sp in splits])  # noqa: E731
     seeds = [s for _, s in members]
@@ -194,11 +259,13 @@ def run_group(arch: str, members: Sequence[tuple[str, int]], settings: Settings,
     epochs, patience = settings.budget(arch)
     for regime, method in REGIMES.items():
         start = time.time()
-        config = train.SGTConfig(k=settings.k, lam=settings.lam) if method == "sgt" else None
+        config = train.SGTConfig(k=settings.k, lam=settings.lam, rank_by=settings.rank_by,
+                                 fill=settings.fill) if method == "sgt" else None
         fit = many.fit_many(model, tx, method=method, config=config, x_train=stack(0, 0), y_train=stack(0, 1),
                             x_val=stack(1, 0), y_val=stack(1, 1), seeds=seeds, epochs=epochs,
                             batch_size=settings.batch_size, patience=patience,
-                            stop_accuracy=settings.stop_accuracy, selection=settings.selection, progress=progress,
+                            stop_accuracy=settings.stop_accuracy, selection=settings.selection,
+                            classification_loss=settings.classification_loss, progress=progress,
                             desc=f"{arch} {regime}")
         x_test = np.stack([ds.x_test for ds in sets])
         y_test = np.stack([ds.y_test for ds in sets])
@@ -286,6 +353,19 @@ def add_common_arguments(parser, *, out: str, saliency_batch: int | None) -> Non
     parser.add_argument("--group", type=_args.positive_int, metavar="N",
                         help="models trained at once (vmapped) per architecture (default: "
                              + ", ".join(f"{a} {g}" for a, g in GROUPS.items()) + ")")
+    parser.add_argument("--rank-by", default=defaults.rank_by, choices=masking.RANKINGS,
+                        help="SGT ranks the cells by |saliency| (magnitude) or by the signed saliency (default: "
+                             "%(default)s)")
+    parser.add_argument("--fill", default=defaults.fill, choices=masking.FILLS,
+                        help="value of SGT's masked cells: uniform in the sample's [min, max], its mean, or 0 "
+                             "(default: %(default)s)")
+    parser.add_argument("--dtype", default=defaults.dtype, choices=DTYPES,
+                        help="float64: data, parameters, optimizer, saliency and metrics in float64 (JAX's 64-bit "
+                             "mode), as the benchmark's models (default: %(default)s)")
+    parser.add_argument("--classification-loss", default=defaults.classification_loss,
+                        choices=list(losses.CLASSIFICATION_LOSSES),
+                        help="the CE term: on the logits, or on the softmax outputs as the benchmark's softmax "
+                             "models (-log softmax(softmax(z))_y); the KL term is unchanged (default: %(default)s)")
     parser.add_argument("--saliency-batch", type=_args.positive_int, default=saliency_batch,
                         help="test samples attributed at once, random baselines drawn per batch (default: "
                              + ("all" if saliency_batch is None else str(saliency_batch)) + ")")
@@ -296,8 +376,12 @@ def add_common_arguments(parser, *, out: str, saliency_batch: int | None) -> Non
 
 
 def settings_from(args) -> Settings:
+    """The settings of the parsed flags; with --dtype float64 it also turns on JAX's 64-bit mode
+    (`use_dtype`), so call it before anything creates a JAX array."""
+    use_dtype(args.dtype)
     return Settings(k=args.k, lam=args.lam, epochs=args.epochs, patience=args.patience, group=args.group,
-                    saliency_batch=args.saliency_batch)
+                    saliency_batch=args.saliency_batch, rank_by=args.rank_by, fill=args.fill, dtype=args.dtype,
+                    classification_loss=args.classification_loss)
 
 
 def add_arguments(parser) -> None:
@@ -342,3 +426,153 @@ def reproduce(args) -> str:
              report.write_accuracy(records, settings.gate, args.out)]
     return ((args.out / "table2.md").read_text() + f"\n{len(records)} runs ({(time.time() - start) / 60:.1f} min "
             f"this call); wrote " + ", ".join(map(str, paths)))
+
+
+# --------------------------------------------------------------------------------------------
+# Ablation: `sgt reproduce timeseries-ablation`
+
+ABLATION_SEED = 100  # the seed of the k/λ search (results/timeseries/README.md); Table 2 uses 0, 1, 2
+# The LSTM's two sets: the fixed and the moving rare-feature box, on which the ordinary and the
+# saliency-guided LSTM passed the 90 % gate for every seed of Table 2, so that Sal − Trad is measured.
+LSTM_ABLATION_DATASETS = ("RareFeature_Box", "Moving_RareFeature_Box")
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """One configuration of the ablation: `arch` on `datasets` with seed `seed` under `settings`;
+    `changes` says what differs from the base configuration."""
+
+    name: str
+    arch: str
+    datasets: tuple[str, ...]
+    settings: Settings
+    changes: str
+    seed: int = ABLATION_SEED
+
+    def records(self) -> list[tuple[str, str, int, Settings]]:
+        """(arch, dataset, seed, settings) of every record the variant needs."""
+        return [(self.arch, d, self.seed, self.settings) for d in self.datasets]
+
+
+def ablation_variants() -> dict[str, Variant]:
+    """The ablation, by name. The TCN variants change one thing each against "tcn-base" (the TCN on
+    the 10 Gaussian sets with our defaults); "tcn-all70" shares its 10 Gaussian records. The LSTM
+    variants are the grid k × ranking × fill × λ on `LSTM_ABLATION_DATASETS`."""
+    gaussian = tuple(dataset_names(["gaussian"]))
+
+    def tcn(name, changes, datasets=gaussian, **options):
+        return Variant(name, "tcn", datasets, Settings(**options), changes)
+
+    variants = [
+        tcn("tcn-base", "none (the TCN on the 10 Gaussian sets, our defaults)"),
+        tcn("tcn-all70", "all 70 datasets", datasets=tuple(tsdata.NAMES)),
+        tcn("tcn-budget500", "the benchmark's budget: up to 500 epochs, patience 200", epochs=500, patience=200),
+        tcn("tcn-float64", "float64 end to end", dtype="float64"),
+        tcn("tcn-softmax-ce", "cross-entropy on the softmax outputs", classification_loss="softmax-output"),
+        tcn("tcn-k0.5", "k = 0.5", k=0.5),
+        tcn("tcn-fill-mean", "mean fill", fill="mean"),
+        tcn("tcn-k0.5-fill-mean", "k = 0.5 and mean fill", k=0.5, fill="mean"),
+    ]
+    for k, rank_by, fill, lam in itertools.product((0.5, 0.8), masking.RANKINGS, ("uniform", "mean"), (0.1, 1.0, 10.0)):
+        variants.append(Variant(f"lstm-k{k}-{rank_by}-{fill}-lam{lam:g}", "lstm", LSTM_ABLATION_DATASETS,
+                                Settings(k=k, lam=lam, rank_by=rank_by, fill=fill),
+                                f"LSTM: k = {k}, {rank_by} ranking, {fill} fill, λ = {lam:g}"))
+    return {v.name: v for v in variants}
+
+
+ABLATION = ablation_variants()
+
+
+def record_command(arch: str, dataset: str, seed: int, settings: Settings, methods: Sequence[str],
+                   out: Path) -> list[str]:
+    """The command line that makes one record (`record_worker`) in a fresh Python process."""
+    job = {"arch": arch, "dataset": dataset, "seed": seed, "settings": dataclasses.asdict(settings),
+           "methods": list(methods), "out": str(Path(out).resolve())}
+    code = "import sys; from sgt.experiments import timeseries; timeseries.record_worker(sys.argv[1])"
+    return [sys.executable, "-c", code, json.dumps(job)]
+
+
+def record_worker(job: str) -> None:
+    """Make (or find in the cache) the one record that `job` (JSON from `record_command`) describes."""
+    job = json.loads(job)
+    settings = Settings(**job["settings"])
+    use_dtype(settings.dtype)
+    run([job["dataset"]], [job["arch"]], [job["seed"]], settings=settings, methods=job["methods"],
+        out=Path(job["out"]), progress=False)
+
+
+def launch_logged(command: list[str], log: Path) -> int:
+    """Run `command`, its stdout and stderr into `log`; returns the exit status."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as fh:
+        return subprocess.run(command, stdout=fh, stderr=subprocess.STDOUT).returncode
+
+
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_ablation(variants: Sequence[Variant], *, out: Path, methods: Sequence[str] = METHODS,
+                 train_missing: bool = True, launch: Callable[[list[str], Path], int] = launch_logged,
+                 echo: Callable[[str], None] = print) -> tuple[dict[str, list[dict]], list[str]]:
+    """Make every record the `variants` need that is not cached in `out`, each in its own process
+    (`launch(record_command(...), log)`, output in out/logs/), printing one line per record with its
+    wall and CPU time (of the child processes); then read each variant's records from the cache. Returns ({variant: records}, the
+    records that failed). A stopped run resumes record by record; a failed record is retried."""
+    out = Path(out)
+    todo = {}
+    for v in variants:
+        for arch, dataset, seed, settings in v.records():
+            key = (arch, dataset, seed, settings.tag())
+            if key not in todo and _cached(cache_path(out, settings, dataset, arch, seed), methods) is None:
+                todo[key] = (v.name, settings)
+    failed, start = [], time.time()
+    for i, ((arch, dataset, seed, tag), (name, settings)) in enumerate(todo.items() if train_missing else (), 1):
+        began, cpu = time.time(), _children_cpu_seconds()
+        log = out / "logs" / tag / f"{dataset}__{arch}__seed{seed}.log"
+        status = launch(record_command(arch, dataset, seed, settings, methods, out), log)
+        done = "done" if status == 0 else f"FAILED (exit {status}; see {log})"
+        echo(f"[{i}/{len(todo)}] {name}: {arch} {dataset} seed {seed} [{tag}] {done} in {time.time() - began:.0f} s "
+             f"(CPU {_children_cpu_seconds() - cpu:.0f} s; {(time.time() - start) / 60:.1f} min in all)")
+        if status != 0:
+            failed.append(f"{arch} {dataset} seed {seed} [{tag}]")
+    records = {v.name: run(v.datasets, [v.arch], [v.seed], settings=v.settings, methods=methods, out=out,
+                           progress=False, train_missing=False) for v in variants}
+    return records, failed
+
+
+def add_ablation_arguments(parser) -> None:
+    parser.add_argument("--variants", nargs="+", default=list(ABLATION), choices=list(ABLATION), metavar="NAME",
+                        help="variants to run (default: all): " + ", ".join(ABLATION))
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=saliency.names(),
+                        help="saliency methods (default: the paper's six)")
+    parser.add_argument("--out", type=Path, default=Path("runs/timeseries_ablation"))
+    parser.add_argument("--list", action="store_true", help="list the variants and their cached records; train nothing")
+    parser.add_argument("--report-only", action="store_true",
+                        help="write the ablation table from the cached records only; train nothing")
+    parser.add_argument("--no-progress", action="store_true", help="print no line per record")
+
+
+def reproduce_ablation(args) -> str:
+    """Run the chosen variants (resuming from the cache) and write ablation.{md,csv}; returns the text to print."""
+    from sgt.experiments import report
+
+    variants = [ABLATION[name] for name in args.variants]
+    if args.list:
+        lines = []
+        for v in variants:
+            cached = sum(_cached(cache_path(args.out, v.settings, d, v.arch, v.seed), args.methods) is not None
+                         for d in v.datasets)
+            lines.append(f"{v.name:<36} {v.arch:<5} {cached:>2}/{len(v.datasets):<2} cached  [{v.settings.tag()}]  "
+                         f"{v.changes}")
+        return "\n".join(lines)
+    start = time.time()
+    records, failed = run_ablation(variants, out=args.out, methods=args.methods, train_missing=not args.report_only,
+                                   echo=(lambda line: None) if args.no_progress else functools.partial(print, flush=True))
+    paths = report.write_ablation([(v.name, v.changes, v.arch, records[v.name]) for v in variants], args.methods,
+                                  Settings().gate, args.out)
+    text = paths[1].read_text() + f"\n({(time.time() - start) / 60:.1f} min this call); wrote " + ", ".join(map(str, paths))
+    if failed:
+        text += f"\n{len(failed)} records FAILED (rerun to retry; logs in {args.out / 'logs'}): " + "; ".join(failed)
+    return text
