@@ -65,16 +65,6 @@ DEFAULT_RESULTS = {
 NEEDS_DATA = {"eraser"}
 # Real datasets of `sgt train`: parsed only.
 REAL_DATASETS = {"mnist", "cifar10"}
-# Committed folders whose cache is not laid out as the command writes it (OUT/cache/<settings>/...),
-# so --report-only finds no records there: known failures, strict so that a fix shows up.
-KNOWN_BROKEN = {
-    "results/mnist/seeds012_5epochs": "the committed cache is flattened to cache/models and cache/records "
-                                      "instead of cache/<settings tag>/models and cache/<settings tag>/<evaluation tag>",
-    "results/mnist_timeseries": "the committed cache is in records/models and records/maps instead of "
-                                "cache/<settings tag>/models and cache/<settings tag>/<evaluation tag>",
-}
-
-
 @dataclass
 class Command:
     source: str  # file:line
@@ -231,15 +221,13 @@ def _report_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix in REPORTS and p.name != "README.md")
 
 
-def run_reproduce(argv: list[str], tmp_path: Path, capsys, request) -> None:
+def run_reproduce(argv: list[str], tmp_path: Path, capsys) -> None:
     experiment = argv[1]
     out = _option(argv, "--out")
     strict = out is not None and Path(out).parts[:1] == ("results",)
     folder = out if strict else DEFAULT_RESULTS.get(experiment)
     if experiment in NEEDS_DATA:
         _data_dir()
-    if strict and folder.rstrip("/") in KNOWN_BROKEN:
-        request.applymarker(pytest.mark.xfail(reason=KNOWN_BROKEN[folder.rstrip("/")], strict=True))
     copy = tmp_path / "out"
     if folder is not None:
         assert (ROOT / folder).is_dir(), f"{folder} does not exist"
@@ -287,7 +275,7 @@ def test_documented_command_runs(cmd, tmp_path, monkeypatch, capsys, request):
     if argv[0] == "sgt":
         assert len(argv) > 1, "bare `sgt`"
         if argv[1] == "reproduce":
-            run_reproduce(argv[1:], tmp_path, capsys, request)
+            run_reproduce(argv[1:], tmp_path, capsys)
         elif argv[1] == "train":
             run_train(argv, tmp_path, capsys)
         elif argv[1] == "models":
