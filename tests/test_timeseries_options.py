@@ -13,7 +13,8 @@ import optax
 import pytest
 
 from sgt import cli, losses, many, masking, train
-from sgt.experiments import report, timeseries as ts
+from sgt.experiments import report
+from sgt.experiments import timeseries as ts
 from sgt.saliency import gradient
 from tests.models import MLP
 
@@ -106,9 +107,11 @@ def test_the_step_uses_the_chosen_classification_term(method):
 
 def test_fit_many_threads_the_classification_loss():
     x, y = X[None], Y[None]
-    fit = lambda loss: many.fit_many(MLP(), optax.adam(1e-2), method="sgt", config=train.SGTConfig(k=0.25),  # noqa: E731
-                                     x_train=x, y_train=y, x_val=x, y_val=y, seeds=[3], epochs=2, batch_size=8,
-                                     patience=5, stop_accuracy=2.0, classification_loss=loss, progress=False)
+    def fit(loss):
+        return many.fit_many(MLP(), optax.adam(1e-2), method="sgt", config=train.SGTConfig(k=0.25), x_train=x,
+                             y_train=y, x_val=x, y_val=y, seeds=[3], epochs=2, batch_size=8, patience=5,
+                             stop_accuracy=2.0, classification_loss=loss, progress=False)
+
     a, b = fit("logits"), fit("softmax-output")
     assert any(not np.allclose(u, v) for u, v in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)))
 
@@ -188,7 +191,8 @@ def test_a_float64_run_is_float64_end_to_end(tmp_path):
         from sgt import cli, many, train
         from sgt.metrics import timeseries as tsmetrics
         seen = {}
-        floats = lambda tree: sorted({str(a.dtype) for a in jax.tree.leaves(tree) if np.issubdtype(a.dtype, np.floating)})
+        def floats(tree):
+            return sorted({str(a.dtype) for a in jax.tree.leaves(tree) if np.issubdtype(a.dtype, np.floating)})
         _init, _fit, _attr, _score = train.init_state, many.fit_many, ts.attribute_in_chunks, tsmetrics.aup_aur
         def init(*a, **k):
             state = _init(*a, **k)
@@ -276,9 +280,7 @@ def test_the_ablation_variants():
 def test_the_ablation_runs_each_record_once_in_its_own_process_and_resumes(tmp_path):
     base = ts.Settings(epochs=1, patience=1)
     variants = [ts.Variant("tiny", "lstm", ("Middle_Box",), base, "none"),
-                ts.Variant("tiny-again", "lstm", ("Middle_Box",), base, "the same record"),
-                ts.Variant("tiny-softmax-ce", "lstm", ("Middle_Box",),
-                           ts.Settings(epochs=1, patience=1, classification_loss="softmax-output"), "CE on outputs")]
+                ts.Variant("tiny-again", "lstm", ("Middle_Box",), base, "the same record")]
     commands, lines = [], []
 
     def launch(command, log):  # the real worker in a real process, on the shrunken set
@@ -287,22 +289,27 @@ def test_the_ablation_runs_each_record_once_in_its_own_process_and_resumes(tmp_p
         return ts.launch_logged([command[0], "-c", SHRINK + command[2], *command[3:]], log)
 
     records, failed = ts.run_ablation(variants, out=tmp_path, methods=["Grad"], launch=launch, echo=lines.append)
-    assert failed == [] and len(commands) == 2 and len(lines) == 2
-    assert lines[0].startswith("[1/2] tiny: lstm Middle_Box seed 100 [k0.8_lam1.0_e1_p1] done in ")
-    assert lines[1].startswith("[2/2] tiny-softmax-ce: lstm Middle_Box seed 100 [k0.8_lam1.0_e1_p1_ce-softmax-output]")
-    assert {name: len(recs) for name, recs in records.items()} == {"tiny": 1, "tiny-again": 1, "tiny-softmax-ce": 1}
-    assert records["tiny-softmax-ce"][0]["settings"]["classification_loss"] == "softmax-output"
-    assert records["tiny"][0]["regimes"]["Trad"]["scores"] != records["tiny-softmax-ce"][0]["regimes"]["Trad"]["scores"]
+    assert failed == [] and len(commands) == 1 and len(lines) == 1
+    assert lines[0].startswith("[1/1] tiny: lstm Middle_Box seed 100 [k0.8_lam1.0_e1_p1] done in ")
+    assert (tmp_path / "logs" / "k0.8_lam1.0_e1_p1" / "Middle_Box__lstm__seed100.log").exists()
+    assert records["tiny"] == records["tiny-again"] and len(records["tiny"]) == 1
+    assert set(records["tiny"][0]["regimes"]["Sal"]["scores"]) == {"Grad", "Random"}
 
     def no_launch(command, log):
         raise AssertionError("a cached record was made again")
 
     again, _ = ts.run_ablation(variants, out=tmp_path, methods=["Grad"], launch=no_launch, echo=lines.append)
-    assert again == records and len(lines) == 2
+    assert again == records and len(lines) == 1
 
-    failing = [ts.Variant("broken", "lstm", ("RareTime_Box",), base, "fails")]
-    _, failed = ts.run_ablation(failing, out=tmp_path, methods=["Grad"], launch=lambda c, log: 3, echo=lines.append)
-    assert failed == ["lstm RareTime_Box seed 100 [k0.8_lam1.0_e1_p1]"] and "FAILED (exit 3" in lines[-1]
+    # another option: another record (its own cache folder); a failed record is reported, not cached
+    other = [*variants, ts.Variant("tiny-softmax-ce", "lstm", ("Middle_Box",),
+                                   ts.Settings(epochs=1, patience=1, classification_loss="softmax-output"), "CE")]
+    failing = []
+    records, failed = ts.run_ablation(other, out=tmp_path, methods=["Grad"], echo=lines.append,
+                                      launch=lambda command, log: failing.append(command) or 3)
+    assert len(failing) == 1 and json.loads(failing[0][3])["settings"]["classification_loss"] == "softmax-output"
+    assert failed == ["lstm Middle_Box seed 100 [k0.8_lam1.0_e1_p1_ce-softmax-output]"]
+    assert "FAILED (exit 3" in lines[-1] and records["tiny-softmax-ce"] == [] and len(records["tiny"]) == 1
 
 
 def test_the_ablation_command(tmp_path, capsys):
@@ -311,6 +318,10 @@ def test_the_ablation_command(tmp_path, capsys):
     listed = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in listed] == ["tcn-base", "tcn-float64"]
     assert "0/10 cached" in listed[1] and "[k0.8_lam1.0_eauto_pauto_float64]" in listed[1]
+    assert cli.main(["reproduce", "timeseries-ablation", "--list", "--variants", "lstm", "tcn-base", "tcn",
+                     "--out", str(tmp_path)]) == 0
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert len(listed) == 24 + 8 and listed[24:26] == ["tcn-base", "tcn-all70"] and len(set(listed)) == 32
     with pytest.raises(SystemExit):
         cli.main(["reproduce", "timeseries-ablation", "--variants", "tcn-everything"])
     assert "--variants: invalid choice: 'tcn-everything'" in capsys.readouterr().err

@@ -473,7 +473,8 @@ def ablation_variants() -> dict[str, Variant]:
         tcn("tcn-fill-mean", "mean fill", fill="mean"),
         tcn("tcn-k0.5-fill-mean", "k = 0.5 and mean fill", k=0.5, fill="mean"),
     ]
-    for k, rank_by, fill, lam in itertools.product((0.5, 0.8), masking.RANKINGS, ("uniform", "mean"), (0.1, 1.0, 10.0)):
+    grid = itertools.product((0.5, 0.8), masking.RANKINGS, ("uniform", "mean"), (0.1, 1.0, 10.0))
+    for k, rank_by, fill, lam in grid:
         variants.append(Variant(f"lstm-k{k}-{rank_by}-{fill}-lam{lam:g}", "lstm", LSTM_ABLATION_DATASETS,
                                 Settings(k=k, lam=lam, rank_by=rank_by, fill=fill),
                                 f"LSTM: k = {k}, {rank_by} ranking, {fill} fill, λ = {lam:g}"))
@@ -481,6 +482,12 @@ def ablation_variants() -> dict[str, Variant]:
 
 
 ABLATION = ablation_variants()
+ABLATION_GROUPS = {arch: [n for n, v in ABLATION.items() if v.arch == arch] for arch in ("tcn", "lstm")}
+
+
+def ablation_names(selection: Sequence[str]) -> list[str]:
+    """Variant names from names and groups ("tcn", "lstm": all of that model's), in order, each once."""
+    return list(dict.fromkeys(n for name in selection for n in ABLATION_GROUPS.get(name, [name])))
 
 
 def record_command(arch: str, dataset: str, seed: int, settings: Settings, methods: Sequence[str],
@@ -518,8 +525,9 @@ def run_ablation(variants: Sequence[Variant], *, out: Path, methods: Sequence[st
                  echo: Callable[[str], None] = print) -> tuple[dict[str, list[dict]], list[str]]:
     """Make every record the `variants` need that is not cached in `out`, each in its own process
     (`launch(record_command(...), log)`, output in out/logs/), printing one line per record with its
-    wall and CPU time (of the child processes); then read each variant's records from the cache. Returns ({variant: records}, the
-    records that failed). A stopped run resumes record by record; a failed record is retried."""
+    wall time and its process's CPU time; then read each variant's records from the cache. Returns
+    ({variant: records}, the records that failed). A stopped run resumes record by record; a failed
+    record is retried by the next call."""
     out = Path(out)
     todo = {}
     for v in variants:
@@ -543,12 +551,14 @@ def run_ablation(variants: Sequence[Variant], *, out: Path, methods: Sequence[st
 
 
 def add_ablation_arguments(parser) -> None:
-    parser.add_argument("--variants", nargs="+", default=list(ABLATION), choices=list(ABLATION), metavar="NAME",
-                        help="variants to run (default: all): " + ", ".join(ABLATION))
+    parser.add_argument("--variants", nargs="+", default=list(ABLATION), choices=[*ABLATION_GROUPS, *ABLATION],
+                        metavar="NAME", help="variants to run (default: all), or 'tcn' / 'lstm' for all of that "
+                                             "model's: " + ", ".join(ABLATION))
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=saliency.names(),
                         help="saliency methods (default: the paper's six)")
     parser.add_argument("--out", type=Path, default=Path("runs/timeseries_ablation"))
-    parser.add_argument("--list", action="store_true", help="list the variants and their cached records; train nothing")
+    parser.add_argument("--list", action="store_true",
+                        help="list the variants and their cached records; train nothing")
     parser.add_argument("--report-only", action="store_true",
                         help="write the ablation table from the cached records only; train nothing")
     parser.add_argument("--no-progress", action="store_true", help="print no line per record")
@@ -558,7 +568,7 @@ def reproduce_ablation(args) -> str:
     """Run the chosen variants (resuming from the cache) and write ablation.{md,csv}; returns the text to print."""
     from sgt.experiments import report
 
-    variants = [ABLATION[name] for name in args.variants]
+    variants = [ABLATION[name] for name in ablation_names(args.variants)]
     if args.list:
         lines = []
         for v in variants:
@@ -568,11 +578,13 @@ def reproduce_ablation(args) -> str:
                          f"{v.changes}")
         return "\n".join(lines)
     start = time.time()
+    echo = (lambda line: None) if args.no_progress else functools.partial(print, flush=True)
     records, failed = run_ablation(variants, out=args.out, methods=args.methods, train_missing=not args.report_only,
-                                   echo=(lambda line: None) if args.no_progress else functools.partial(print, flush=True))
+                                   echo=echo)
     paths = report.write_ablation([(v.name, v.changes, v.arch, records[v.name]) for v in variants], args.methods,
                                   Settings().gate, args.out)
-    text = paths[1].read_text() + f"\n({(time.time() - start) / 60:.1f} min this call); wrote " + ", ".join(map(str, paths))
+    text = (paths[1].read_text() + f"\n({(time.time() - start) / 60:.1f} min this call); wrote "
+            + ", ".join(map(str, paths)))
     if failed:
         text += f"\n{len(failed)} records FAILED (rerun to retry; logs in {args.out / 'logs'}): " + "; ".join(failed)
     return text

@@ -165,10 +165,10 @@ class LSTMCellAttention(nn.Module):
                                          param_dtype=self.param_dtype, name=name)
         scores = dense(self.r, "attention_second")(jnp.tanh(dense(self.d_a, "attention_first")(x)))
         x_bar = causal_attention_pool(x, scores, self.matrix)
-        param = lambda name, init, shape: self.param(name, init, shape, self.param_dtype).astype(self.dtype)  # noqa: E731
-        w_x = param("input_kernel", xavier, (x_bar.shape[-1], 4 * self.hidden))
-        w_h = param("recurrent_kernel", xavier, (self.hidden, 4 * self.hidden))
-        b = param("bias", zeros, (4 * self.hidden,))
+        w_x = self.param("input_kernel", xavier, (x_bar.shape[-1], 4 * self.hidden), self.param_dtype)
+        w_h = self.param("recurrent_kernel", xavier, (self.hidden, 4 * self.hidden), self.param_dtype)
+        b = self.param("bias", zeros, (4 * self.hidden,), self.param_dtype)
+        w_x, w_h, b = (w.astype(self.dtype) for w in (w_x, w_h, b))
         gates_x = jnp.swapaxes(x_bar @ w_x + b, 0, 1)  # time-major [T, B, 4H]
 
         def step(carry, gx):
