@@ -551,6 +551,7 @@ def run_ablation(variants: Sequence[Variant], *, out: Path, methods: Sequence[st
 
 
 def add_ablation_arguments(parser) -> None:
+    """The flags of `sgt reproduce timeseries-ablation`."""
     parser.add_argument("--variants", nargs="+", default=list(ABLATION), choices=[*ABLATION_GROUPS, *ABLATION],
                         metavar="NAME", help="variants to run (default: all), or 'tcn' / 'lstm' for all of that "
                                              "model's: " + ", ".join(ABLATION))
