@@ -321,28 +321,28 @@ def standard_fit(x_train: np.ndarray):
     return mean, np.where(std > 0, std, 1.0)
 
 
-def _scaled_dataset(name: str, data: Raw, fit) -> Dataset:
+def _scaled_dataset(name: str, data: Raw, fit, dtype=np.float32) -> Dataset:
     shift, scale = fit(data.x_train)
     return Dataset(
         name=name,
-        x_train=((data.x_train - shift) / scale).astype(np.float32),
+        x_train=((data.x_train - shift) / scale).astype(dtype),
         y_train=data.y_train,
-        x_test=((data.x_test - shift) / scale).astype(np.float32),
+        x_test=((data.x_test - shift) / scale).astype(dtype),
         y_test=data.y_test,
         num_classes=2,
         truth_test=data.truth_test,
     )
 
 
-def benchmark(name: str, seed: int = 0, n_train: int = 1000, n_test: int = 100) -> Dataset:
-    """Benchmark set `name` ("<Type>_<Gen>"), each cell min-max scaled with the train range, as float32."""
+def benchmark(name: str, seed: int = 0, n_train: int = 1000, n_test: int = 100, dtype=np.float32) -> Dataset:
+    """Benchmark set `name` ("<Type>_<Gen>"), each cell min-max scaled with the train range, as `dtype`."""
     if name not in NAMES:
         raise _unknown(name)
-    return _scaled_dataset(name, raw(name, seed, n_train, n_test), minmax_fit)
+    return _scaled_dataset(name, raw(name, seed, n_train, n_test), minmax_fit, dtype)
 
 
-def vanishing(name: str, seed: int = 0, n_train: int = 1000, n_test: int = 300) -> Dataset:
-    """Vanishing-saliency set `name`, each cell standardised with the train mean and std, as float32."""
+def vanishing(name: str, seed: int = 0, n_train: int = 1000, n_test: int = 300, dtype=np.float32) -> Dataset:
+    """Vanishing-saliency set `name`, each cell standardised with the train mean and std, as `dtype`."""
     if name not in VANISHING:
         raise ValueError(f"name: unknown vanishing-saliency set {name!r}; expected one of {VANISHING}")
-    return _scaled_dataset(name, raw(name, seed, n_train, n_test), standard_fit)
+    return _scaled_dataset(name, raw(name, seed, n_train, n_test), standard_fit, dtype)

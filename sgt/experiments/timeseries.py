@@ -224,10 +224,7 @@ def load_dataset(name: str, seed: int, dtype: str = "float32") -> Dataset:
     the float32 set (`sgt.data.load`) rounds: same samples, same scaler, one rounding less."""
     if dtype == "float32":
         return data.load(name, seed=seed)
-    raw = tsdata.raw(name, seed)
-    shift, scale = (tsdata.standard_fit if name in tsdata.VANISHING else tsdata.minmax_fit)(raw.x_train)
-    return Dataset(name=name, x_train=(raw.x_train - shift) / scale, y_train=raw.y_train,
-                   x_test=(raw.x_test - shift) / scale, y_test=raw.y_test, num_classes=2, truth_test=raw.truth_test)
+    return (tsdata.vanishing if name in tsdata.VANISHING else tsdata.benchmark)(name, seed, dtype=np.float64)
 
 
 @functools.lru_cache(maxsize=4)
