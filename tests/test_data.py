@@ -63,8 +63,42 @@ def test_mnist_loader_on_hand_made_files(tmp_path):
     np.testing.assert_array_equal(ds.y_train, [1, 7, 9])
 
 
+def _mirror(folder):
+    """A local MNIST "mirror" of hand-made files; returns the arrays by stem."""
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    arrays = {"train-images-idx3-ubyte": rng.integers(0, 256, (4, 28, 28)), "t10k-images-idx3-ubyte":
+              rng.integers(0, 256, (2, 28, 28)), "train-labels-idx1-ubyte": np.array([5, 0, 4, 1]),
+              "t10k-labels-idx1-ubyte": np.array([7, 2])}
+    for stem, array in arrays.items():
+        write_idx(folder / f"{stem}.gz", array)
+    return arrays
+
+
+def test_mnist_download_fetches_the_missing_files_and_keeps_present_ones(tmp_path, monkeypatch):
+    arrays = _mirror(tmp_path / "mirror")
+    monkeypatch.setattr(mnist, "MIRROR", (tmp_path / "mirror").as_uri() + "/")
+    home = tmp_path / "data"
+    (home / "mnist").mkdir(parents=True)
+    write_idx(home / "mnist" / "t10k-labels-idx1-ubyte.gz", np.array([3, 3]))  # present: not replaced
+    ds = data.load("mnist", data_dir_path=home, download=True)
+    np.testing.assert_array_equal(ds.y_train, arrays["train-labels-idx1-ubyte"])
+    np.testing.assert_array_equal(ds.y_test, [3, 3])
+    np.testing.assert_allclose(ds.x_test[..., 0], (arrays["t10k-images-idx3-ubyte"] / 255 - 0.1307) / 0.3081, rtol=1e-5)
+    assert sorted(p.name for p in (home / "mnist").iterdir()) == sorted(f"{s}.gz" for s in mnist.FILES.values())
+
+
+def test_mnist_download_leaves_nothing_behind_a_corrupt_file(tmp_path):
+    _mirror(tmp_path / "mirror")
+    (tmp_path / "mirror" / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(b"not an idx file"))
+    with pytest.raises(ValueError, match="not an unsigned-byte IDX file"):
+        mnist.fetch(tmp_path / "data", mirror=(tmp_path / "mirror").as_uri() + "/")
+    left = sorted(p.name for p in (tmp_path / "data" / "mnist").iterdir())
+    assert "t10k-images-idx3-ubyte.gz" not in left and not [n for n in left if n.startswith(".")]
+
+
 def test_missing_mnist_file_says_which_file_goes_where(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"train-images-idx3-ubyte.*mnist/.*SGT_DATA_DIR"):
+    with pytest.raises(FileNotFoundError, match=r"train-images-idx3-ubyte.*mnist/.*SGT_DATA_DIR.*download=True"):
         data.load("mnist", data_dir_path=tmp_path)
 
 

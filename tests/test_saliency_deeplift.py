@@ -288,8 +288,15 @@ def test_deeplift_shap_one_baseline_is_deeplift_and_chunking_is_exact():
     np.testing.assert_allclose(chunked, whole, rtol=1e-5, atol=1e-7)
     # the mean sums to f(x)_t − mean_j f(b_j)_t
     score = jax.jit(jax.vmap(lambda b: jnp.take_along_axis(f(jnp.broadcast_to(b, x.shape)), target[:, None], 1)))
-    np.testing.assert_allclose(whole.reshape(3, -1).sum(1), score(x[None])[0, :, 0] - score(bases).mean(0)[:, 0],
-                               atol=1e-5)
+    gain = score(x[None])[0, :, 0] - score(bases).mean(0)[:, 0]
+    np.testing.assert_allclose(whole.reshape(3, -1).sum(1), gain, atol=1e-5)
+    # return_delta: the same attributions, and the sum's error against that gain, per sample
+    for size in (None, 2):
+        attributions, delta = deeplift_shap(f, baselines=bases, batch_size=size, return_delta=True)(x, target)
+        np.testing.assert_allclose(attributions, whole, rtol=1e-5, atol=1e-7)
+        assert delta.shape == (3,)
+        np.testing.assert_allclose(delta, attributions.reshape(3, -1).sum(1) - gain, atol=1e-5)
+        np.testing.assert_allclose(delta, 0.0, atol=1e-5)
 
 
 @pytest.mark.parametrize("call, message", [

@@ -1,5 +1,5 @@
 """Datasets by name, as numpy arrays: `sgt.data.load("middle")`, `load("Moving_RareTime_CAR", seed=1)`,
-`load("mnist", data_dir_path=...)`, `load("cifar10", source="tfds")` (options go to the dataset's loader).
+`load("mnist", data_dir_path=..., download=True)`, `load("cifar10", source="tfds")` (options go to the dataset's loader).
 
 `REGISTRY` maps each name to its loader, its kind and the training defaults `sgt train` uses for it
 (model, epochs, batch, optimizer, learning rate, schedule). Synthetic sets are generated from
@@ -76,8 +76,8 @@ REGISTRY = Registry("dataset", Entry, {
     "middle": Entry(_generated(synthetic.middle), "timeseries",
                     "embedded: the benchmark's Middle_Box time-series set, 50 × 50, no download",
                     TIMESERIES_DEFAULTS),
-    "mnist": Entry(lambda *, seed=0, data_dir=None: mnist.load(data_dir), "image",
-                   "MNIST from the IDX files in <data_dir>/mnist/",
+    "mnist": Entry(lambda *, seed=0, data_dir=None, download=False: mnist.load(data_dir, download=download), "image",
+                   "MNIST from the IDX files in <data_dir>/mnist/ (download=True fetches them)",
                    TrainDefaults(model="mnist_cnn", epochs=2, batch_size=128), files=True),
     "cifar10": Entry(lambda *, seed=0, data_dir=None, source="auto": cifar10.load(data_dir, source=source), "image",
                      "CIFAR-10 from <data_dir>/cifar10/: the python tarball, an image tree or TFDS (source=)",

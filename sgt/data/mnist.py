@@ -1,8 +1,11 @@
-"""MNIST from the standard IDX files (gzipped or not) in `<data_dir>/mnist/`."""
+"""MNIST from the standard IDX files (gzipped or not) in `<data_dir>/mnist/`; `fetch` downloads them."""
 
 from __future__ import annotations
 
 import gzip
+import os
+import tempfile
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +19,8 @@ FILES = {
     "y_test": "t10k-labels-idx1-ubyte",
 }
 MEAN, STD = 0.1307, 0.3081  # the normalisation of the authors' code
+# The gzipped IDX files as the original site published them, on the mirror TFDS and torchvision also use.
+MIRROR = "https://storage.googleapis.com/cvdf-datasets/mnist/"
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -40,11 +45,35 @@ def find_file(folder: Path, stem: str) -> Path:
     raise FileNotFoundError(
         f"MNIST file missing: {folder / stem}.gz (or uncompressed). Put the four standard IDX files "
         f"({', '.join(FILES.values())}, gzipped or not) in {folder}/, and point --data-dir or "
-        f"SGT_DATA_DIR at {folder.parent}.")
+        f"SGT_DATA_DIR at {folder.parent}; or fetch them with sgt.data.load('mnist', download=True).")
 
 
-def load(data_dir: Path) -> Dataset:
-    """Images NHWC [N, 28, 28, 1] normalised with mean 0.1307 and std 0.3081; labels int32."""
+def fetch(data_dir: str | os.PathLike, mirror: str | None = None) -> Path:
+    """Fetch the four gzipped IDX files that `<data_dir>/mnist/` lacks from `mirror` (a URL ending in
+    "/"; default `MIRROR`); returns that folder. Each file is checked (`read_idx`) before it takes
+    its final name, so an interrupted or corrupt download leaves nothing behind."""
+    mirror = mirror or MIRROR
+    folder = Path(data_dir) / "mnist"
+    folder.mkdir(parents=True, exist_ok=True)
+    for stem in FILES.values():
+        if any((folder / name).exists() for name in (stem, f"{stem}.gz")):
+            continue
+        fd, partial = tempfile.mkstemp(dir=folder, prefix=f".{stem}.", suffix=".gz")
+        os.close(fd)
+        try:
+            urllib.request.urlretrieve(f"{mirror}{stem}.gz", partial)
+            read_idx(Path(partial))
+            os.replace(partial, folder / f"{stem}.gz")
+        finally:
+            Path(partial).unlink(missing_ok=True)
+    return folder
+
+
+def load(data_dir: Path, *, download: bool = False) -> Dataset:
+    """Images NHWC [N, 28, 28, 1] normalised with mean 0.1307 and std 0.3081; labels int32.
+    `download=True` first fetches the files the folder lacks (`fetch`)."""
+    if download:
+        fetch(data_dir)
     folder = Path(data_dir) / "mnist"
     arrays = {name: read_idx(find_file(folder, stem)) for name, stem in FILES.items()}
     images = {k: ((arrays[k][..., None] / 255.0 - MEAN) / STD).astype(np.float32) for k in ("x_train", "x_test")}

@@ -629,13 +629,16 @@ def deeplift(f: Classifier, *, baseline=None, return_delta: bool = False):
     return attribute
 
 
-def deeplift_shap(f: Classifier, *, baselines, batch_size: int | None = None):
+def deeplift_shap(f: Classifier, *, baselines, batch_size: int | None = None, return_delta: bool = False):
     """DeepLIFT-SHAP: the mean over a set of baselines of each input's DeepLIFT attributions.
 
     `baselines` [n_baselines, *x.shape[1:]]: every sample is attributed against every baseline
     (Captum's DeepLiftShap) and the n attributions are averaged; the average sums to
     f(x)_t − mean_j f(baseline_j)_t. `batch_size` bounds memory: that many baselines are processed
     at once (`jax.lax.map(..., batch_size=…)`); None processes all of them together (vmap).
+    With `return_delta`, `attribute` returns (attributions, delta) with delta[i] = Σ attributions[i]
+    − (f(x)[i, t_i] − mean_j f(baseline_j)[t_i]), one per sample (Captum gives one per sample and
+    baseline), zero up to float rounding.
     """
     check_batch_size(batch_size)
 
@@ -647,14 +650,22 @@ def deeplift_shap(f: Classifier, *, baselines, batch_size: int | None = None):
         if bases.ndim != x.ndim or bases.shape[1:] != x.shape[1:] or bases.shape[0] < 1:
             raise ValueError(f"baselines: expected shape [n_baselines, *{x.shape[1:]}] with n_baselines ≥ 1, "
                              f"got {bases.shape}")
-        return _call(_shap, _trace(f, x), x, bases.astype(x.dtype), jnp.asarray(target), static=batch_size)
+        attributions, gain = _call(_shap, _trace(f, x), x, bases.astype(x.dtype), jnp.asarray(target),
+                                   static=batch_size)
+        if not return_delta:
+            return attributions
+        return attributions, attributions.reshape(x.shape[0], -1).sum(axis=1) - gain
 
     def _shap(jaxpr, consts, x, bases, target):
+        """(mean attributions, mean over baselines of f(x)_t − f(baseline)_t)."""
         def one(b):
-            return _attribute(jaxpr, consts, x, jnp.broadcast_to(b, x.shape), target)[0]
+            attributions, logits, logits_ref = _attribute(jaxpr, consts, x, jnp.broadcast_to(b, x.shape), target)
+            return attributions, per_sample_score(logits, target) - per_sample_score(logits_ref, target)
 
         if batch_size is None:
-            return jax.vmap(one)(bases).mean(axis=0)
-        return lax.map(one, bases, batch_size=int(batch_size)).mean(axis=0)
+            attributions, gains = jax.vmap(one)(bases)
+        else:
+            attributions, gains = lax.map(one, bases, batch_size=int(batch_size))
+        return attributions.mean(axis=0), gains.mean(axis=0)
 
     return attribute
