@@ -135,9 +135,17 @@ def test_reproduce_mnist_end_to_end_caches_and_resumes(tmp_path, tiny_dataset, m
     assert (evals / "sgt_seed0__IG__background.json").exists()
     again = json.loads((evals / "ordinary_seed0__Grad__background.json").read_text())
     assert again == grad
+    for weights in (root / "models").glob("*.msgpack"):  # as in a committed results folder: records only
+        weights.unlink()
+    assert cli.main(argv) == 0  # every record is cached: nothing is trained, nothing recomputed
+    assert "3 models, 16 curves" in capsys.readouterr().out
+    assert json.loads((evals / "ordinary_seed0__Grad__background.json").read_text()) == grad
+    (evals / "sgt_seed0__IG__background.json").unlink()  # now a missing curve needs the missing model
+    with pytest.raises(AssertionError, match="trained again"):
+        cli.main(argv)
     more = [*argv[:argv.index("--seeds") + 1], "0", "1", *argv[argv.index("--seeds") + 2:], "--report-only"]
     assert cli.main(more) == 0  # seed 1 is not cached: reported without it, nothing trained
-    assert "3 models, 16 curves" in capsys.readouterr().out
+    assert "3 models, 15 curves" in capsys.readouterr().out
     with pytest.raises(AssertionError, match="trained again"):
         cli.main(more[:-1])
 

@@ -1,12 +1,17 @@
 """Run a notebook at full size and record its output as Markdown with PNG figures.
 
-    python docs/notebooks/record.py notebooks/01_quickstart.ipynb [--small]
+    python docs/notebooks/record.py notebooks/01_quickstart.ipynb [--small] [--reuse SRC=DEST ...]
 
 executes the notebook with nbclient on the "python3" kernel, in a temporary working directory,
 with `SMALL = True` switched to `SMALL = False` (unless --small), and writes
 `docs/notebooks/<name>.md` (markdown cells as they are, code cells as Python blocks, their text
 output as text blocks) and its figures as `docs/notebooks/<name>_files/<cell>_<n>.png`. Output on
 stderr (warnings, progress bars) is left out. The run's wall time goes into the Markdown's header.
+
+`--reuse SRC=DEST` copies the folder SRC (e.g. a committed `results/` folder with its cache) to DEST
+in the working directory before the run, so that an experiment runner the notebook calls with
+`out=DEST` finds the records an earlier run of the same settings made and trains nothing. The
+header names every folder reused this way.
 """
 
 from __future__ import annotations
@@ -26,13 +31,15 @@ import nbformat
 HERE = Path(__file__).resolve().parent
 
 
-def execute(path: Path, small: bool) -> tuple[nbformat.NotebookNode, float]:
+def execute(path: Path, small: bool, reuse: list[tuple[Path, Path]] = ()) -> tuple[nbformat.NotebookNode, float]:
     nb = nbformat.read(path, as_version=4)
     if not small:
         for cell in nb.cells:
             if cell.cell_type == "code":
                 cell.source = re.sub(r"^SMALL = True\b", "SMALL = False", cell.source, flags=re.M)
     with tempfile.TemporaryDirectory(prefix="notebook_") as workdir:
+        for source, dest in reuse:
+            shutil.copytree(source, Path(workdir) / dest)
         tic = time.perf_counter()
         nbclient.NotebookClient(nb, timeout=None, kernel_name="python3",
                                 resources={"metadata": {"path": workdir}}).execute()
@@ -81,11 +88,20 @@ def main() -> None:
     parser.add_argument("notebook", type=Path)
     parser.add_argument("--small", action="store_true", help="keep SMALL = True")
     parser.add_argument("--out", type=Path, default=HERE)
+    parser.add_argument("--reuse", nargs="+", default=[], metavar="SRC=DEST",
+                        help="copy folder SRC to DEST in the working directory first (cached records to reuse)")
     args = parser.parse_args()
-    nb, seconds = execute(args.notebook, args.small)
+    reuse = []
+    for pair in args.reuse:
+        source, sep, dest = pair.partition("=")
+        if not sep or not Path(source).is_dir() or Path(dest).is_absolute():
+            parser.error(f"--reuse: expected SRC=DEST with SRC an existing folder and DEST relative, got {pair!r}")
+        reuse.append((Path(source), Path(dest)))
+    nb, seconds = execute(args.notebook, args.small, reuse)
     stem = args.notebook.stem
+    reused = "".join(f"; reused the records of {source} (copied to {dest})" for source, dest in reuse)
     header = (f"<!-- Recorded by docs/notebooks/record.py from notebooks/{args.notebook.name} with "
-              f"SMALL = {args.small}; {seconds / 60:.1f} min on {os.cpu_count()} CPU cores "
+              f"SMALL = {args.small}{reused}; {seconds / 60:.1f} min on {os.cpu_count()} CPU cores "
               f"({time.strftime('%Y-%m-%d')}). -->\n\n")
     path = args.out / f"{stem}.md"
     path.write_text(header + to_markdown(nb, stem, args.out))

@@ -249,6 +249,19 @@ def train_model(settings: Settings, ds: Dataset, method: str, seed: int, run_dir
     return variables, record
 
 
+def records_complete(cache: Cache, regime: str, seed: int, names: Sequence[str],
+                     roar_fractions: Sequence[float]) -> bool:
+    """Whether the model record of (regime, seed) and every evaluation made from its weights (a curve
+    per name in `names`; for the ordinary model Fig. 4's mean curve and a ROAR curve per fraction)
+    are cached."""
+    name = model_name(regime, seed)
+    paths = [cache.models / f"{name}.json", *(cache.curve_path(name, n, "background") for n in names)]
+    if regime == "ordinary":
+        paths += [cache.curve_path(name, "Grad", "mean"),
+                  *(cache.curve_path(name, "Grad", f"roar{p:g}") for p in roar_fractions)]
+    return all(path.exists() for path in paths)
+
+
 def obtain_model(cache: Cache, settings: Settings, name: str, method: str, seed: int, get_data, progress: bool,
                  train_missing: bool) -> tuple[dict, dict] | None:
     """The cached model `name`, else (with `train_missing`) train and cache it; None when absent."""
@@ -480,6 +493,8 @@ def run(settings: Settings, seeds: Sequence[int], *, methods: Sequence[str] = ME
     names = [*methods, RANDOM]
     for seed in seeds:
         for regime, method in REGIMES.items():
+            if records_complete(cache, regime, seed, names, roar_fractions):
+                continue  # nothing left for this model to compute: its weights are not needed
             found = obtain_model(cache, settings, model_name(regime, seed), method, seed, get_data, progress,
                                  train_missing)
             if found is None or not train_missing:
