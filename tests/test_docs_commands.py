@@ -1,4 +1,4 @@
-"""Every shell command in the ```bash blocks of README.md and docs/*.md runs.
+"""Every shell command in the ```bash blocks of README.md, docs/*.md and docs/notebooks/README.md runs.
 
 Extraction: each fenced block opened with ```bash; a line ending in `\\` continues on the next;
 `#` starts a comment; `export VAR=value` sets VAR for the block's later commands, and `VAR=value`
@@ -45,7 +45,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "docs" / "notebooks" / "README.md"]
 NOT_RUN = re.compile(r"<!--\s*not-run:\s*(.*?)\s*-->\s*$")
 DATA_PLACEHOLDER = "/path/to/data"
 EXCLUDED = {
