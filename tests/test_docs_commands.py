@@ -264,7 +264,7 @@ def run_train(argv: list[str], tmp_path: Path, capsys) -> None:
 
 
 @pytest.mark.parametrize("cmd", COMMANDS, ids=[f"{c.source} {shlex.join(c.argv[:3])}" for c in COMMANDS])
-def test_documented_command_runs(cmd, tmp_path, monkeypatch, capsys, request):
+def test_documented_command_runs(cmd, tmp_path, monkeypatch, capsys):
     reason = excluded(cmd.argv)
     if reason:
         pytest.skip(f"not run here: {reason}")
