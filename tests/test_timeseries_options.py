@@ -261,6 +261,29 @@ def test_sign_agreement_with_the_paper_by_hand(tmp_path):
     assert csv_path.read_text().splitlines()[0].startswith("variant,arch,method,regime")
 
 
+def test_the_ablation_profile_figure(tmp_path, monkeypatch):
+    def record(dataset, trad, sal, acc=1.0):
+        rec = _record("lstm", (0.5, 0.4), (0.6, 0.5), acc)
+        rec["dataset"] = dataset
+        for regime, profile in (("Trad", trad), ("Sal", sal)):
+            rec["regimes"][regime]["grad_time_profile"] = profile
+        return rec
+
+    drawn = []
+    monkeypatch.setattr(report.plt.Axes, "plot", lambda ax, y, *a, **kw: drawn.append((ax, list(y), kw)))
+    variants = [("a", {"k": 0.5, "λ": 1.0}, [record("A", [1, 2], [3, 4]), record("B", [5, 6], [7, 8], acc=0.5)]),
+                ("b", {"k": 0.8, "λ": 10.0}, [record("A", [1, 2], [9, 9])])]
+    path = report.plot_ablation_profiles(variants, 0.9, tmp_path / "profiles.png")
+    assert path.stat().st_size > 0
+    by_panel = {}
+    for ax, y, kw in drawn:  # titles are set after the lines are drawn
+        by_panel.setdefault(ax.get_title(), []).append((kw["label"], y, kw.get("linestyle")))
+    assert by_panel["A, λ = 1"] == [("ordinary", [1, 2], None), ("k 0.5", [3, 4], "-")]
+    assert by_panel["A, λ = 10"] == [("ordinary", [1, 2], None), ("k 0.8", [9, 9], "-")]
+    assert by_panel["B, λ = 1"] == [("ordinary", [5, 6], None), ("k 0.5", [7, 8], ":")]  # below the gate: dotted
+    assert by_panel["B, λ = 10"] == [("ordinary", [5, 6], None)]
+
+
 def test_the_ablation_variants():
     names = set(ts.ABLATION)
     assert {"tcn-base", "tcn-all70", "tcn-budget500", "tcn-float64", "tcn-softmax-ce", "tcn-k0.5", "tcn-fill-mean",

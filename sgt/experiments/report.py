@@ -239,6 +239,45 @@ def sign_agreement(rows: list[dict], methods: Sequence[str]) -> tuple[int, int]:
     return sum(np.sign(ours) == np.sign(paper) for ours, paper in known), len(known)
 
 
+def plot_ablation_profiles(variants: Sequence[tuple[str, dict, list[dict]]], gate: float, path: Path) -> Path:
+    """The gradient's mean rescaled saliency per time step (`grad_time_profile`) of the ordinary and
+    the saliency-guided models, from (name, {option: value}, records) per variant of one
+    architecture: one row per dataset, one column per λ; in each panel the ordinary model (black,
+    the first variant's record) and every variant's SGT model with that λ, dotted where its test
+    accuracy is below `gate`."""
+    lams = sorted({options["λ"] for _, options, _ in variants})
+    datasets = list(dict.fromkeys(r["dataset"] for _, _, recs in variants for r in recs))
+    fig, axes = plt.subplots(len(datasets), len(lams), figsize=(4.2 * len(lams), 3.2 * len(datasets)),
+                             squeeze=False, sharex=True)
+    label = lambda options: ", ".join(f"{k} {v}" for k, v in options.items() if k != "λ")  # noqa: E731
+    colors = {name: plt.cm.tab10(i % 10) for i, name in enumerate(dict.fromkeys(label(o) for _, o, _ in variants))}
+    for row, dataset in enumerate(datasets):
+        for col, lam in enumerate(lams):
+            ax = axes[row, col]
+            trad = next((r for _, _, recs in variants for r in recs if r["dataset"] == dataset), None)
+            if trad is not None:
+                ax.plot(trad["regimes"]["Trad"]["grad_time_profile"], color="black", lw=2, label="ordinary")
+            for _, options, recs in variants:
+                if options["λ"] != lam:
+                    continue
+                for r in recs:
+                    if r["dataset"] == dataset:
+                        sal = r["regimes"]["Sal"]
+                        ax.plot(sal["grad_time_profile"], color=colors[label(options)], lw=1, label=label(options),
+                                linestyle="-" if sal["test_accuracy"] >= gate else ":")
+            ax.set_title(f"{dataset}, λ = {lam:g}", fontsize=9)
+            if col == 0:
+                ax.set_ylabel("mean rescaled |grad|")
+            if row == len(datasets) - 1:
+                ax.set_xlabel("time step")
+    axes[0, -1].legend(fontsize=6, loc="upper left")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def write_ablation(variants: Sequence[tuple[str, str, str, list[dict]]], methods: Sequence[str], gate: float,
                    out: Path, stem: str = "ablation") -> tuple[Path, Path]:
     """The ablation table from (name, what it changes, architecture, records) per variant.
