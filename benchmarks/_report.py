@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import json
 import os
 import platform
 import shlex
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any, Iterable
 
 import jax
@@ -118,6 +120,15 @@ def header(args, argv: list[str] | None, torch_module=None, extra: Iterable[str]
     return {"tag": args.tag or default_tag() + ("-quick" if args.quick else ""), "date_utc": utc_now(),
             "command": command_line(argv), "python_executable": sys.executable,
             "machine": machine_info(torch_module), "versions": versions(extra=extra)}
+
+
+def write_report(report: dict[str, Any], stem: Path, markdown_text: str) -> Path:
+    """Write `<stem>.json` (the whole report) and `<stem>.md`, creating the folder; print both paths."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    Path(f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
+    Path(f"{stem}.md").write_text(markdown_text + "\n")
+    print(f"wrote {stem}.json and {stem}.md")
+    return stem
 
 
 def contention_line(other_jobs: list[str]) -> list[str]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import sys
 import tempfile
 import time
@@ -146,11 +145,7 @@ def main(argv=None) -> int:
     }
     report["result"] = bench(args)
     report["loadavg_after"] = _report.loadavg()
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    stem = args.out_dir / f"long_run_memory_{report['tag']}-{args.arch}"
-    Path(f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
-    Path(f"{stem}.md").write_text(markdown(report) + "\n")
-    print(f"wrote {stem}.json and {stem}.md")
+    _report.write_report(report, args.out_dir / f"long_run_memory_{report['tag']}-{args.arch}", markdown(report))
     return 0
 
 

@@ -124,11 +124,7 @@ def main(argv=None) -> int:
         runs = {d: [run_one(dataset, d, s, args.work, args.data_dir) for s in args.seeds] for d in DTYPES}
         report["datasets"][dataset] = compare(runs)
     report["minutes"] = (time.time() - tic) / 60
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    stem = args.out_dir / f"mixed_precision_{report['tag']}-{'-'.join(args.datasets)}"
-    Path(f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
-    Path(f"{stem}.md").write_text(markdown(report) + "\n")
-    print(f"wrote {stem}.json and {stem}.md")
+    _report.write_report(report, args.out_dir / f"mixed_precision_{report['tag']}-{'-'.join(args.datasets)}", markdown(report))
     return 0
 
 

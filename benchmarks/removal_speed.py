@@ -471,11 +471,7 @@ def main(argv=None) -> int:
     report["result"] = bench(args)
     report["loadavg_after"] = _report.loadavg()
     report["other_jobs"] = sorted(set(report["other_jobs"]) | set(_report.other_sgt_jobs()))
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    stem = args.out_dir / f"removal_speed_{report['tag']}"
-    Path(f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
-    Path(f"{stem}.md").write_text(markdown(report) + "\n")
-    print(f"wrote {stem}.json and {stem}.md")
+    _report.write_report(report, args.out_dir / f"removal_speed_{report['tag']}", markdown(report))
     return 0
 
 

@@ -542,11 +542,7 @@ def main(argv=None) -> int:
         report["models"][name] = bench_model(name, args, torch_device)
     report["loadavg_after"] = _report.loadavg()
     report["other_jobs"] = sorted(set(report["other_jobs"]) | set(_report.other_sgt_jobs()))
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    stem = args.out_dir / f"saliency_speed_{report['tag']}"
-    Path(f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
-    Path(f"{stem}.md").write_text(markdown(report) + "\n")
-    print(f"wrote {stem}.json and {stem}.md")
+    _report.write_report(report, args.out_dir / f"saliency_speed_{report['tag']}", markdown(report))
     errors = [(n, m) for n, r in report["models"].items() for m, e in r["methods"].items() if "error" in e]
     return 1 if errors else 0
 
