@@ -584,8 +584,8 @@ def reproduce_ablation(args) -> str:
     lstm = [(v.name, {"k": v.settings.k, "ranking": v.settings.rank_by, "fill": v.settings.fill, "λ": v.settings.lam},
              records[v.name]) for v in variants if v.arch == "lstm" and records[v.name]]
     if lstm and "Grad" in args.methods:
-        paths = (*paths, report.plot_ablation_profiles(lstm, Settings().gate,
-                                                              args.out / "ablation_lstm_profiles.png"))
+        figure = report.plot_ablation_profiles(lstm, Settings().gate, args.out / "ablation_lstm_profiles.png")
+        paths = (*paths, figure)
     text = (paths[1].read_text() + f"\n({(time.time() - start) / 60:.1f} min this call); wrote "
             + ", ".join(map(str, paths)))
     if failed:
