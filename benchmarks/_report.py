@@ -122,6 +122,12 @@ def header(args, argv: list[str] | None, torch_module=None, extra: Iterable[str]
             "machine": machine_info(torch_module), "versions": versions(extra=extra)}
 
 
+def intro_lines(title: str, report: dict[str, Any]) -> list[str]:
+    """A report's Markdown opening: the title with its tag, then date, command, machine, versions."""
+    return [f"# {title}: `{report['tag']}`", "", f"- Date (UTC): {report['date_utc']}",
+            f"- Command: `{report['command']}`", machine_line(report["machine"]), versions_line(report["versions"])]
+
+
 def write_report(report: dict[str, Any], stem: Path, markdown_text: str) -> Path:
     """Write `<stem>.json` (the whole report) and `<stem>.md`, creating the folder; print both paths."""
     stem.parent.mkdir(parents=True, exist_ok=True)

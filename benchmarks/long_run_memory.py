@@ -89,12 +89,7 @@ def markdown(report: dict[str, Any]) -> str:
     rows = r["rows"]
     growth = r["growth_mb_per_record"]
     lines = [
-        f"# Memory over a long run: `{report['tag']}`",
-        "",
-        f"- Date (UTC): {report['date_utc']}",
-        f"- Command: `{report['command']}`",
-        _report.machine_line(report["machine"]),
-        _report.versions_line(report["versions"]),
+        *_report.intro_lines("Memory over a long run", report),
         f"- Records: {len(rows)} × `{s['arch']}` ({s['epochs']} epoch(s) per regime, methods "
         f"{', '.join(s['methods'])}), one after the other in one process; "
         f"{sum(x['seconds'] for x in rows) / 60:.1f} min in all",

@@ -77,12 +77,7 @@ def compare(runs: dict[str, list[dict]]) -> list[dict]:
 
 def markdown(report: dict[str, Any]) -> str:
     lines = [
-        f"# Mixed precision (bfloat16 compute) against float32: `{report['tag']}`",
-        "",
-        f"- Date (UTC): {report['date_utc']}",
-        f"- Command: `{report['command']}`",
-        _report.machine_line(report["machine"]),
-        _report.versions_line(report["versions"]),
+        *_report.intro_lines("Mixed precision (bfloat16 compute) against float32", report),
         f"- Each run: `sgt train --dataset D --dtype T --seed S` with the dataset's defaults; seeds "
         f"{', '.join(map(str, report['seeds']))}; {report['minutes']:.1f} min in all",
         "- Pass: |bf16 − fp32| ≤ 2·√(se_fp32² + se_bf16²), standard errors over seeds",
