@@ -261,6 +261,7 @@ def test_sign_agreement_with_the_paper_by_hand(tmp_path):
     assert csv_path.read_text().splitlines()[0].startswith("variant,arch,method,regime")
 
 
+@pytest.mark.filterwarnings("ignore:No artists with labels")  # Axes.plot is replaced: the legend finds no lines
 def test_the_ablation_profile_figure(tmp_path, monkeypatch):
     def record(dataset, trad, sal, acc=1.0):
         rec = _record("lstm", (0.5, 0.4), (0.6, 0.5), acc)
