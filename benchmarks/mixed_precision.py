@@ -29,15 +29,18 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _report  # noqa: E402
 
+from sgt.experiments.report import mean_se  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 DTYPES = ("float32", "bfloat16")
 METRICS = ("test_accuracy", "test_loss", "mass_in_box")
 
 
 def run_one(dataset: str, dtype: str, seed: int, work: Path, data_dir: str | None) -> dict:
-    """results.json of `sgt train` for (dataset, dtype, seed), running it unless it exists."""
+    """results.json of `sgt train` for (dataset, dtype, seed), running it unless it exists, with the
+    run's wall time (`wall_seconds`, kept next to it in wall_seconds.txt when it ran)."""
     out = work / dataset / f"{dtype}_seed{seed}"
-    results = out / "results.json"
+    results, wall = out / "results.json", out / "wall_seconds.txt"
     if not results.exists():
         command = [sys.executable, "-m", "sgt.cli", "train", "--dataset", dataset, "--dtype", dtype,
                    "--seed", str(seed), "--out", str(out), "--no-progress"]
@@ -45,13 +48,9 @@ def run_one(dataset: str, dtype: str, seed: int, work: Path, data_dir: str | Non
             command += ["--data-dir", data_dir]
         tic = time.time()
         subprocess.run(command, check=True)
-        print(f"{dataset} {dtype} seed {seed}: {time.time() - tic:.0f} s", flush=True)
-    return json.loads(results.read_text())
-
-
-def mean_se(values: list[float]) -> tuple[float, float]:
-    v = np.asarray(values, np.float64)
-    return float(v.mean()), float(v.std(ddof=1) / np.sqrt(v.size)) if v.size > 1 else float("nan")
+        wall.write_text(f"{time.time() - tic:.0f}\n")
+        print(f"{dataset} {dtype} seed {seed}: {wall.read_text().strip()} s", flush=True)
+    return {**json.loads(results.read_text()), "wall_seconds": float(wall.read_text()) if wall.exists() else None}
 
 
 def compare(runs: dict[str, list[dict]]) -> list[dict]:
@@ -79,7 +78,8 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [
         *_report.intro_lines("Mixed precision (bfloat16 compute) against float32", report),
         f"- Each run: `sgt train --dataset D --dtype T --seed S` with the dataset's defaults; seeds "
-        f"{', '.join(map(str, report['seeds']))}; {report['minutes']:.1f} min in all",
+        f"{', '.join(map(str, report['seeds']))}; the runs took {report['run_minutes']:.1f} min in all (wall time, "
+        "one process each)",
         "- Pass: |bf16 − fp32| ≤ 2·√(se_fp32² + se_bf16²), standard errors over seeds",
         "",
     ]
@@ -113,12 +113,13 @@ def main(argv=None) -> int:
         args.seeds = args.seeds[:2]
     if len(args.seeds) < 2:
         p.error("--seeds: at least two seeds, for a standard error")
-    tic = time.time()
     report: dict[str, Any] = {**_report.header(args, argv), "seeds": args.seeds, "datasets": {}}
+    walls = []
     for dataset in args.datasets:
         runs = {d: [run_one(dataset, d, s, args.work, args.data_dir) for s in args.seeds] for d in DTYPES}
         report["datasets"][dataset] = compare(runs)
-    report["minutes"] = (time.time() - tic) / 60
+        walls += [r["wall_seconds"] or 0.0 for rs in runs.values() for r in rs]
+    report["run_minutes"] = sum(walls) / 60
     _report.write_report(report, args.out_dir / f"mixed_precision_{report['tag']}-{'-'.join(args.datasets)}", markdown(report))
     return 0
 
