@@ -43,14 +43,12 @@ class SGTConfig:
     same mask (except "approx_min_k" on TPU, which is approximate).
     low_memory: keep no activations of the clean and masked training forwards for the backward
     pass. The two branches meet only at the logits, so the backward recomputes the clean branch
-    and takes its gradient, then recomputes the masked branch and takes its gradient (in that
-    order, enforced), so that the activations of only one branch need be held at a time, for the
-    price of two more training forwards per step (one more with saliency_pass="shared"). Same
-    loss, gradients and BatchNorm statistics. Measured with XLA's CPU `memory_analysis()` on the
-    MNIST CNN and ResNet-20 (batch 128) this does *not* yet lower the step's peak (it is about
-    equal, or higher with XLA CPU's default concurrency-optimised scheduler): there the peak is set
-    by the saliency pass and the transient patch matrices, not by the stored activations
-    (benchmarks/README.md). Experimental.
+    and takes its parameter gradient, then (made to depend on that gradient) the masked branch,
+    so that the activations of only one branch are alive at a time, for the price of two more
+    training forwards per step (one more with saliency_pass="shared"). Same loss, gradients and
+    BatchNorm statistics. XLA's CPU `memory_analysis()` at batch 128: the ResNet-20 step's peak is
+    1.02x the ordinary step's (default SGT 1.97x), the MNIST CNN's 1.09x (1.59x);
+    benchmarks/README.md has the times.
     pad_id, sep_id: for token-id inputs only (`sgt.text`): the padding id, never ranked or masked,
     and the separator of pair texts `query, SEP, document` (None: single texts), after which the
     tokens are ranked. For token ids saliency is taken at the embedding output and each masked
@@ -229,11 +227,14 @@ def _low_memory_branches(model):
     with a gradient for `params` that holds the activations of one branch at a time.
 
     The forward keeps no activations (only the inputs). The backward recomputes the clean branch
-    and takes its parameter gradient, then — after an optimization barrier, so that XLA cannot
-    overlap the two — recomputes the masked branch and takes its gradient; the sum is the
-    gradient of the loss through both branches. In training mode a branch's logits do not depend
-    on the BatchNorm running statistics it is given, so both recomputations may start from the
-    incoming ones; the returned statistics are updated by the clean pass, then the masked pass.
+    and takes its parameter gradient, then recomputes the masked branch and takes its gradient;
+    the sum is the gradient of the loss through both branches. Each recomputation starts from
+    parameters made to depend (`_after`) on what must come first: the clean one on its cotangent
+    (so it is not run early, next to the forward pass), the masked one on the whole clean
+    gradient (so the two are never alive together). In training mode a branch's logits do not
+    depend on the BatchNorm running statistics it is given, so both recomputations may start
+    from the incoming ones; the returned statistics are updated by the clean pass, then the
+    masked pass.
     """
 
     def logits(params, batch_stats, x, key):
@@ -255,20 +256,24 @@ def _low_memory_branches(model):
     def both_bwd(residuals, cotangents):
         params, batch_stats, x, x_masked, k_clean, k_masked = residuals
         g_clean, g_masked, _ = cotangents
-        # The barriers keep XLA from merging a recomputation with the forward pass (and so from
-        # keeping that pass's activations alive) and fix the order of the two branches.
-        params_c, x, g_clean = jax.lax.optimization_barrier((params, x, g_clean))
-        _, clean_vjp = jax.vjp(lambda p: logits(p, batch_stats, x, k_clean), params_c)
+        _, clean_vjp = jax.vjp(lambda p: logits(p, batch_stats, x, k_clean), _after(params, g_clean))
         (grads,) = clean_vjp(g_clean)
-        grads, params, x_masked, g_masked = jax.lax.optimization_barrier((grads, params, x_masked, g_masked))
-        _, masked_vjp = jax.vjp(lambda p: logits(p, batch_stats, x_masked, k_masked), params)
-        (masked_grads,) = masked_vjp(g_masked)
-        grads = jax.tree.map(jnp.add, grads, masked_grads)
+        _, masked_vjp = jax.vjp(lambda p: logits(p, batch_stats, x_masked, k_masked), _after(params, grads))
+        grads = jax.tree.map(jnp.add, grads, masked_vjp(g_masked)[0])
         zero = lambda tree: jax.tree.map(_zero_cotangent, tree)  # noqa: E731
         return grads, zero(batch_stats), zero(x), zero(x_masked), zero(k_clean), zero(k_masked)
 
     both.defvjp(both_fwd, both_bwd)
     return both
+
+
+def _after(tree, dependency):
+    """`tree` unchanged in value (each float leaf + 0·Σ`dependency`), but computed only once all of
+    `dependency` is: it orders a recomputation after the work that produces `dependency`, which
+    XLA's CPU pipeline does not do for optimization barriers (it removes them before scheduling).
+    A non-finite `dependency` (a gradient that is already NaN or infinite) makes the tree NaN."""
+    zero = 0.0 * sum(jnp.sum(leaf) for leaf in jax.tree.leaves(dependency))
+    return jax.tree.map(lambda v: v + zero.astype(v.dtype) if jnp.issubdtype(v.dtype, jnp.floating) else v, tree)
 
 
 def _zero_cotangent(v):
