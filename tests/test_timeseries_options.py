@@ -301,6 +301,18 @@ def test_the_ablation_variants():
             assert len(changed) == 1 or changed == {"epochs", "patience"}, (v.name, changed)
 
 
+def test_a_variant_over_several_base_signals_gets_one_row_per_signal():
+    all70 = ts.ABLATION["tcn-all70"]
+    records = [{"dataset": d, "arch": "tcn"} for d in all70.datasets[:20]]  # any subset of the records
+    rows = ts.by_base_signal(all70, records)
+    assert [name for name, *_ in rows] == [f"tcn-all70: {g}" for g in ts.tsdata.GENERATORS]
+    for (_, changes, arch, recs), g in zip(rows, ts.tsdata.GENERATORS):
+        assert arch == "tcn" and changes == f"its {g} sets only"
+        assert recs == [r for r in records if r["dataset"].split("_")[-1] == g]
+    assert sum(len(recs) for *_, recs in rows) == 20
+    assert ts.by_base_signal(ts.ABLATION["tcn-base"], records) == []  # the Gaussian (Box) sets only
+
+
 def test_the_ablation_runs_each_record_once_in_its_own_process_and_resumes(tmp_path):
     base = ts.Settings(epochs=1, patience=1)
     variants = [ts.Variant("tiny", "lstm", ("Middle_Box",), base, "none"),
