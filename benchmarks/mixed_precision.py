@@ -117,7 +117,10 @@ def main(argv=None) -> int:
     report: dict[str, Any] = {**_report.header(args, argv), "seeds": args.seeds, "datasets": {}}
     walls = []
     for dataset in args.datasets:
-        runs = {d: [run_one(dataset, d, s, args.work, args.data_dir) for s in args.seeds] for d in DTYPES}
+        runs: dict[str, list[dict]] = {d: [] for d in DTYPES}
+        for seed in args.seeds:  # seed-major, so that a stopped benchmark leaves complete pairs
+            for dtype in DTYPES:
+                runs[dtype].append(run_one(dataset, dtype, seed, args.work, args.data_dir))
         report["datasets"][dataset] = compare(runs)
         walls += [r["wall_seconds"] for rs in runs.values() for r in rs]
     # a run made before wall times were kept has none: then the total is unknown, not too small
