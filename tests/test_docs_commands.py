@@ -60,6 +60,7 @@ DEFAULT_RESULTS = {
     "mnist-timeseries": "results/mnist_timeseries",
     "eraser": "results/eraser/movies",
     "shapes": "results/shapes",
+    "cifar10": "results/cifar10",
 }
 # Experiments whose --report-only reads the raw data (to rebuild the vocabulary) even without training.
 NEEDS_DATA = {"eraser"}

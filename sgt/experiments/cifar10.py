@@ -325,7 +325,8 @@ def accuracy_rows(model_records: list[dict]) -> list[dict]:
                      "epochs": float(np.mean([m["epochs"] for m in found])) if found else float("nan"),
                      "train_minutes": float(np.mean([m["train_seconds"] for m in found])) / 60 if found
                      else float("nan"),
-                     "seconds_per_epoch": mean_se([m.get("seconds_per_epoch") for m in found])[0]})
+                     "seconds_per_epoch": mean_se([m.get("seconds_per_epoch") for m in found])[0],
+                     "resumed": any(m.get("resumed") for m in found)})
     return rows
 
 
@@ -357,12 +358,13 @@ def markdown(report: dict, settings: Settings) -> str:
              f"{s.fill} fill; model selected on a {s.val_fraction:.0%} validation split of train."
              + (f" Trained on {s.train_subset} training images only." if s.train_subset else ""), "",
              "## Test accuracy (full test set; mean ± s.e. over seeds)", "",
-             "| model | test accuracy | seeds | epochs trained | train minutes (mean) | seconds per epoch (mean) |",
+             "| model | test accuracy | seeds | epochs trained | train minutes (mean; a resumed run: its last call) "
+             "| seconds per epoch (mean) |",
              "|---|---:|---:|---:|---:|---:|"]
     for r in accuracy_rows(report["models"]):
         if r["seeds"]:
             lines.append(f"| {r['regime']} | {_pm(100 * r['test_accuracy'], 100 * r['test_accuracy_se'], '{:.2f}')} % "
-                         f"| {r['seeds']} | {r['epochs']:.0f} | {r['train_minutes']:.1f} | "
+                         f"| {r['seeds']} | {r['epochs']:.0f} | {r['train_minutes']:.1f}{' (resumed)' if r['resumed'] else ''} | "
                          f"{'' if np.isnan(r['seconds_per_epoch']) else round(r['seconds_per_epoch'])} |")
     n = {e["n"] for e in report["evals"]}
     lines += ["", (f"## Sparsity of the Grad maps (|channel mean of ∂logit_y/∂x|, per image over {'/'.join(map(str, sorted(n))) or '?'} "
