@@ -65,6 +65,7 @@ import numpy as np  # noqa: E402
 import _report  # noqa: E402
 import sgt.models  # noqa: E402
 import sgt.saliency  # noqa: E402
+import sgt.xla  # noqa: E402
 
 try:  # `pip install -e '.[bench]'`
     import captum
@@ -325,7 +326,7 @@ def bench_model(name: str, args, torch_device) -> dict[str, Any]:
         entry: dict[str, Any] = {"settings": method_settings_text(method, s, batch)}
         try:
             t0 = time.perf_counter()
-            compiled = jax.jit(ours_attribution(method, model, s)).lower(*jax_args).compile()
+            compiled = sgt.xla.jit(ours_attribution(method, model, s)).lower(*jax_args).compile()
             entry["ours_compile_s"] = time.perf_counter() - t0
             theirs = captum_attribution(method, net, s, batch)
             record, ours_out, captum_out = bench_method(

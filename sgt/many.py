@@ -20,7 +20,7 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from sgt import adapters, loop, train
+from sgt import adapters, loop, train, xla
 from sgt.data.base import epoch_order
 
 
@@ -76,7 +76,7 @@ def make_epoch(model: nn.Module, tx: optax.GradientTransformation, *, method: st
         states, metrics = jax.lax.scan(body, states, jnp.swapaxes(order, 0, 1))
         return states, jax.tree.map(lambda m: m.mean(0), metrics)
 
-    return jax.jit(epoch, donate_argnums=0)
+    return xla.jit(epoch, donate_argnums=0)
 
 
 @functools.lru_cache(maxsize=16)
@@ -89,7 +89,7 @@ def make_evaluate(model: nn.Module):
         ce = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
         return jnp.mean(jnp.argmax(logits, -1) == y), ce
 
-    return jax.jit(jax.vmap(one))
+    return xla.jit(jax.vmap(one))
 
 
 def fit_many(model: nn.Module, tx: optax.GradientTransformation, *, method: str,

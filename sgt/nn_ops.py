@@ -1,10 +1,12 @@
 """Convolution and pooling with a choice of implementation, for speed on each backend.
 
-XLA's CPU convolutions are slow, and slowest in the backward pass (the kernel gradient): on a
-2-core CPU one 3×3 convolution of the MNIST CNN (32 → 64 channels, 26×26, batch 128) takes about
-335 ms forward + backward through `lax.conv_general_dilated`, 172 ms as shifted slices and one
-matrix product, 73 ms in PyTorch. Its `reduce_window` max-pool backward (`select_and_scatter`) is
-slow too. So this module offers, with the same results:
+XLA's CPU convolutions can be slow: with XLA's default options an unpadded convolution and its
+kernel gradient go to YNNPACK, and on a 2-core CPU one 3×3 convolution of the MNIST CNN (32 → 64
+channels, 26×26, batch 128) takes about 335 ms forward + backward through
+`lax.conv_general_dilated`, 172 ms as shifted slices and one matrix product, 80–90 ms through XLA's
+own convolution (`sgt.xla.compiler_options()`, which the library compiles every program with) and
+65–73 ms in PyTorch. Its `reduce_window` max-pool backward (`select_and_scatter`) is slow too. So
+this module offers, with the same results:
 
 * `conv(x, kernel, ...)` and the `Conv` module (a drop-in for `flax.linen.Conv`: the same
   parameter names, shapes, initialisers and order of random draws, so checkpoints and
@@ -26,8 +28,9 @@ slow too. So this module offers, with the same results:
 GPU and TPU "xla", whose convolutions there are cuDNN / the TPU's own and were not measured
 against the alternatives; on CPU (`jax.default_backend()`, read when the function is traced)
 "reshape" pooling and the convolution that was measured fastest for the network: the models of
-`sgt.models` each pass their own CPU choice (`default_conv_impl(cpu=...)`: "slices" for the MNIST
-CNN and the TCN, "xla" for the ResNets; benchmarks/README.md has the measurements). The environment variables `SGT_CONV_IMPL` and `SGT_POOL_IMPL` override the
+`sgt.models` each pass their own CPU choice (`default_conv_impl(cpu=...)`: "xla" for the MNIST CNN,
+the small CNN and the ResNets, "slices" for the TCN, where both are alike; benchmarks/README.md has
+the measurements). The environment variables `SGT_CONV_IMPL` and `SGT_POOL_IMPL` override the
 default (e.g. `SGT_CONV_IMPL=xla` to compare), as does an explicit `impl=`.
 
 The two convolution paths agree to float32 rounding (they sum in a different order), not bit for
@@ -62,9 +65,10 @@ def default_conv_impl(backend: str | None = None, *, cpu: str = "slices") -> str
     on CPU and "xla" on GPU/TPU (not measured there; XLA's own convolutions).
 
     Which path is fastest on a CPU depends on the network, so each model of `sgt.models` passes its
-    measured choice as `cpu` (benchmarks/README.md): "slices" for the MNIST CNN and the TCN,
-    "xla" for the ResNets (many padded convolutions whose patch matrices cost more than XLA's
-    convolution) and VGG-16 (not measured; the patch matrices would be large).
+    measured choice as `cpu` (benchmarks/README.md): "xla" for the MNIST CNN and the small CNN
+    (with `sgt.xla.compiler_options()`), the ResNets (many padded convolutions whose patch
+    matrices cost more than XLA's convolution) and VGG-16 (not measured; the patch matrices would
+    be large); "slices" for the TCN (the two alike).
     """
     env = os.environ.get("SGT_CONV_IMPL")
     if env:

@@ -1,7 +1,7 @@
 """Train state and the fused, jitted, data-parallel train steps (ordinary and saliency-guided).
 
-The step is written for the global batch and compiled with `jax.jit` over a 1-D device mesh
-(axis "data"): the batch is split along the mesh, parameters and optimizer state are replicated,
+The step is written for the global batch and compiled with `sgt.xla.jit` (`jax.jit` with the
+backend's compile options) over a 1-D device mesh (axis "data"): the batch is split along the mesh, parameters and optimizer state are replicated,
 and XLA inserts the cross-device reductions (gradient means, BatchNorm batch statistics).
 Random numbers are drawn for the global batch, so 1 device and 8 devices give the same run.
 """
@@ -19,7 +19,7 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from sgt import adapters, distributed, losses, masking, text
+from sgt import adapters, distributed, losses, masking, text, xla
 from sgt._checks import check_finite
 from sgt.saliency.gradient import target_score
 
@@ -370,7 +370,7 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformation, *, metho
                       classification_loss=classification_loss)
     mesh = mesh or make_mesh()
     replicated, sharded = NamedSharding(mesh, P()), NamedSharding(mesh, P(DATA_AXIS))
-    jitted = jax.jit(step, in_shardings=(replicated, sharded, sharded), out_shardings=(replicated, replicated),
+    jitted = xla.jit(step, in_shardings=(replicated, sharded, sharded), out_shardings=(replicated, replicated),
                      donate_argnums=0)
 
     def checked_step(state, x, y):
@@ -395,4 +395,4 @@ def make_eval_step(model: nn.Module, mesh: Mesh | None = None):
         ce = optax.softmax_cross_entropy_with_integer_labels(logits, y)
         return jnp.sum(ce * valid), jnp.sum((jnp.argmax(logits, -1) == y) * valid)
 
-    return jax.jit(eval_step, in_shardings=(replicated, sharded, sharded, sharded), out_shardings=replicated)
+    return xla.jit(eval_step, in_shardings=(replicated, sharded, sharded, sharded), out_shardings=replicated)

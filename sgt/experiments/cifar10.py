@@ -45,7 +45,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sgt import _args, data, loop, masking, metrics, models, saliency, train
+from sgt import _args, data, loop, masking, metrics, models, saliency, train, xla
 from sgt.data import augment as augmentation
 from sgt.data import cifar10 as cifar10_data
 from sgt.data.base import Dataset
@@ -204,7 +204,7 @@ def make_grad(model):
         s = saliency.reduce_channels(g) if masking.is_image(g) else g
         return s, jnp.argmax(f(x), -1) == y
 
-    return jax.jit(grad)
+    return xla.jit(grad)
 
 
 def signed_maps(model, variables: dict, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sgt import _args, data, loop, models, saliency, text, train
+from sgt import _args, data, loop, models, saliency, text, train, xla
 from sgt.data import text as text_data
 from sgt.data.base import Dataset
 from sgt.experiments.comparison import OPTIMIZERS, SCHEDULES, optimizer
@@ -223,7 +223,7 @@ def make_token_scores(model, method: str):
         a = attribute(embedded, predicted, key=key)
         return jnp.abs(a.sum(axis=-1)), predicted
 
-    return jax.jit(scores)
+    return xla.jit(scores)
 
 
 def token_scores(model, method: str, params, ids: np.ndarray, key) -> np.ndarray:
@@ -235,7 +235,7 @@ def token_scores(model, method: str, params, ids: np.ndarray, key) -> np.ndarray
 
 @functools.lru_cache(maxsize=8)
 def make_probabilities(model):
-    return jax.jit(lambda params, ids: jax.nn.softmax(model.apply({"params": params}, ids), axis=-1))
+    return xla.jit(lambda params, ids: jax.nn.softmax(model.apply({"params": params}, ids), axis=-1))
 
 
 def evaluate_method(model, params, encoded: Encoded, method: str, key) -> dict:

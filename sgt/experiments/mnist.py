@@ -48,7 +48,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sgt import _args, data, loop, masking, metrics, models, saliency, train
+from sgt import _args, data, loop, masking, metrics, models, saliency, train, xla
 from sgt.data import mnist as mnist_data
 from sgt.data.base import Dataset
 from sgt.experiments.comparison import OPTIMIZERS, optimizer
@@ -311,7 +311,7 @@ def make_scores(model, method: str, score: str):
         a = attribute(x, y, key=key)
         return saliency.reduce_channels(jnp.abs(a)) if masking.is_image(a) else jnp.abs(a), a
 
-    return jax.jit(scores)
+    return xla.jit(scores)
 
 
 def attribute_subset(model, method: str, settings: Settings, variables: dict, x: np.ndarray, y: np.ndarray,

@@ -52,7 +52,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sgt import _args, data, masking, metrics, models, saliency, train
+from sgt import _args, data, masking, metrics, models, saliency, train, xla
 from sgt.data.base import Dataset
 from sgt.experiments import mnist
 from sgt.experiments.comparison import OPTIMIZERS
@@ -188,7 +188,7 @@ def make_scores(model, method: str, score: str):
         a = saliency.build(method, f, baseline=base, baselines=pool, **options)(x, y, key=key)
         return saliency.reduce_channels(jnp.abs(a)) if masking.is_image(a) else jnp.abs(a)
 
-    return jax.jit(scores)
+    return xla.jit(scores)
 
 
 def attribute(model, method: str, score: str, variables: dict, x: np.ndarray, y: np.ndarray, pool: np.ndarray,

@@ -31,7 +31,7 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from sgt import _args, data, losses, many, masking, models, saliency, train
+from sgt import _args, data, losses, many, masking, models, saliency, train, xla
 from sgt.data import timeseries as tsdata
 from sgt.data.base import Dataset, validation_split
 from sgt.metrics import timeseries as tsmetrics
@@ -174,7 +174,7 @@ def make_attribute(model, names: tuple[str, ...]):
         methods = attribution_methods(f, x, keys[-1], names)
         return {name: methods[name](x, y, key=k) for name, k in zip(names, keys)}
 
-    return jax.jit(attribute)
+    return xla.jit(attribute)
 
 
 def attribute_in_chunks(attribute, params, batch_stats, x, y, key, chunk: int | None) -> dict[str, np.ndarray]:

@@ -38,6 +38,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from sgt import xla
+
 BINS = (0.01, 0.05, 0.1, 0.2, 0.5)
 """ERASER's fractions t of each row's rankable tokens."""
 
@@ -170,7 +172,7 @@ def erasure_count(fraction: float, n) -> np.ndarray:
 # --------------------------------------------------------------------------- ranking and deletion
 
 
-@jax.jit
+@xla.jit
 def _ranks(scores: jax.Array, rankable: jax.Array, tiebreak: jax.Array) -> jax.Array:
     """Rank of each position [B, L]: 0 = highest-scored rankable token; non-rankable positions last."""
     s = jnp.where(rankable, scores, jnp.zeros_like(scores))  # non-finite values off the rankable set vanish
@@ -179,7 +181,7 @@ def _ranks(scores: jax.Array, rankable: jax.Array, tiebreak: jax.Array) -> jax.A
     return jnp.argsort(order, axis=-1).astype(jnp.int32)
 
 
-@functools.partial(jax.jit, static_argnums=1)
+@functools.partial(xla.jit, static_argnums=1)
 def _permutations(keys: jax.Array, width: int) -> jax.Array:
     return jax.vmap(lambda k: jax.random.permutation(k, width))(keys).astype(jnp.int32)
 
@@ -213,7 +215,7 @@ def top_tokens(scores, rankable, fraction: float, *, key: jax.Array | None = Non
     return _rank_tokens(s, r, key) < jnp.asarray(m, jnp.int32)[:, None]
 
 
-@jax.jit
+@xla.jit
 def _compact(tokens: jax.Array, keep: jax.Array, pad_id: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Kept tokens moved to the front in their order, padding after them; and the kept count per row."""
     order = jnp.argsort(~keep, axis=-1, stable=True)  # kept positions first, each group in position order
@@ -239,7 +241,7 @@ def delete_tokens(tokens, keep, pad_id: int = 0) -> tuple[jax.Array, jax.Array]:
     return _compact(t, jnp.asarray(keep), jnp.asarray(_pad_id(pad_id), t.dtype))
 
 
-@jax.jit
+@xla.jit
 def _erased(tokens, real, fixed, ranks, counts, k, pad_id):
     """For bin k: (comprehensiveness input, its lengths, sufficiency input, its lengths)."""
     selected = ranks < counts[:, k][:, None]  # ⊆ rankable: non-rankable positions rank after every rankable one
@@ -341,7 +343,7 @@ def erasure_scores(prob_fn: Callable[[jax.Array, jax.Array], jax.Array], tokens,
     }
 
 
-@functools.partial(jax.jit, static_argnums=1)
+@functools.partial(xla.jit, static_argnums=1)
 def _uniform(keys: jax.Array, width: int) -> jax.Array:
     return jax.vmap(lambda k: jax.random.uniform(k, (width,), jnp.float32))(keys)
 

@@ -27,6 +27,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from sgt import xla
+
 FRACTIONS = tuple(i / 10 for i in range(10))
 """Removed fractions p = 0, 0.1, …, 0.9 (the paper's Fig. 3 axis)."""
 
@@ -74,7 +76,7 @@ def removal_count(fraction: float, units: int) -> int:
 # --------------------------------------------------------------------------- ranking
 
 
-@jax.jit
+@xla.jit
 def _ranks_from(scores: jax.Array, tiebreak: jax.Array) -> jax.Array:
     """Rank of each unit [B, U] (0 = highest score), equal scores ordered by `tiebreak` ascending."""
     s = scores.astype(jnp.float32) if jnp.issubdtype(scores.dtype, jnp.integer) else scores
@@ -83,7 +85,7 @@ def _ranks_from(scores: jax.Array, tiebreak: jax.Array) -> jax.Array:
     return jnp.argsort(order, axis=-1).astype(jnp.int32)
 
 
-@functools.partial(jax.jit, static_argnums=1)
+@functools.partial(xla.jit, static_argnums=1)
 def _permutations(keys: jax.Array, units: int) -> jax.Array:
     return jax.vmap(lambda k: jax.random.permutation(k, units))(keys).astype(jnp.int32)
 
@@ -144,7 +146,7 @@ def _replacement(replacement, x_shape, dtype) -> tuple[np.ndarray, bool]:
     return r, per_sample
 
 
-@jax.jit
+@xla.jit
 def _remove(x, ranks, count, replacement):
     mask = ranks < count
     if x.ndim == ranks.ndim + 1:
@@ -176,8 +178,8 @@ def _correct_per_count(f, x, y, ranks, replacement, counts):
     return jax.lax.map(one, counts)
 
 
-_correct_static = jax.jit(_correct_per_count, static_argnums=0)  # f a plain function: compiled per f
-_correct_traced = jax.jit(_correct_per_count)  # f a jax.tree_util.Partial: its arguments are traced
+_correct_static = xla.jit(_correct_per_count, static_argnums=0)  # f a plain function: compiled per f
+_correct_traced = xla.jit(_correct_per_count)  # f a jax.tree_util.Partial: its arguments are traced
 
 
 def removal_curve(f: Callable[[jax.Array], jax.Array], x, y, scores, fractions: Sequence[float] = FRACTIONS, *,

@@ -25,8 +25,10 @@ class MnistCNN(nn.Module):
     saliency is that of the logit.
 
     `conv_impl` / `pool_impl` choose how the convolutions and the max-pool are computed
-    (`sgt.nn_ops`; default: the fastest measured on the current backend). They change neither the
-    parameters nor, beyond float rounding, the outputs.
+    (`sgt.nn_ops`; default: the fastest measured on the current backend, on CPU XLA's convolution
+    compiled with `sgt.xla.compiler_options()`, as every program of the library is; in your own
+    `jax.jit` use `sgt.xla.jit`, or `conv_impl="slices"`, which needs no compile option). They
+    change neither the parameters nor, beyond float rounding, the outputs.
     """
 
     num_classes: int = 10
@@ -38,7 +40,8 @@ class MnistCNN(nn.Module):
     def __call__(self, x, train: bool = False):
         x = jnp.asarray(x, self.dtype)
         conv = lambda n, x: nn_ops.Conv(n, (3, 3), padding="VALID", dtype=self.dtype,  # noqa: E731
-                                        impl=self.conv_impl, **_torch_init(9 * x.shape[-1]))(x)
+                                        impl=self.conv_impl or nn_ops.default_conv_impl(cpu="xla"),
+                                        **_torch_init(9 * x.shape[-1]))(x)
         dense = lambda n, x: nn.Dense(n, dtype=self.dtype, **_torch_init(x.shape[-1]))(x)  # noqa: E731
         x = nn.relu(conv(32, x))
         x = nn.relu(conv(64, x))

@@ -85,6 +85,7 @@ import jax.numpy as jnp
 from jax import lax
 from jax.extend.core import Literal
 
+from sgt import xla
 from sgt._checks import is_concrete
 from sgt.saliency import _jaxpr as jx
 from sgt.saliency._common import (Classifier, check_batch_size, check_target, per_sample_score, resolve_baseline,
@@ -591,12 +592,12 @@ def _call(compute, closed, *arrays, static=()):
     if not all(is_concrete(a) for a in [*consts, *arrays]):
         return compute(closed.jaxpr, consts, *arrays)
     if jx.has_nested_consts(closed.jaxpr):  # constants the printed key cannot see: compile afresh
-        return jax.jit(functools.partial(compute, closed.jaxpr))(consts, *arrays)
+        return xla.jit(functools.partial(compute, closed.jaxpr))(consts, *arrays)
     avals = tuple((jnp.shape(a), str(jnp.result_type(a))) for a in [*consts, *arrays])
     key = (compute.__name__, static, str(closed.jaxpr), avals)
     executor = _EXECUTORS.get(key)
     if executor is None:
-        executor = _EXECUTORS[key] = jax.jit(functools.partial(compute, closed.jaxpr))
+        executor = _EXECUTORS[key] = xla.jit(functools.partial(compute, closed.jaxpr))
         if len(_EXECUTORS) > _MAX_EXECUTORS:
             _EXECUTORS.popitem(last=False)
     else:
