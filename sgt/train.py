@@ -226,7 +226,10 @@ def _low_memory_branches(model):
     """(params, batch_stats, x, x̃, key_clean, key_masked) -> (clean logits, masked logits, statistics)
     with a gradient for `params` that holds the activations of one branch at a time.
 
-    The forward keeps no activations (only the inputs). The backward recomputes the clean branch
+    The forward keeps no activations (only the inputs), and starts only once the mask is made, so
+    that it never runs beside the saliency pass (the masked branch after the clean one; with
+    XLA's CPU convolutions the overlap cost 0.36x the ordinary step's memory at batch 128). The
+    backward recomputes the clean branch
     and takes its parameter gradient, then recomputes the masked branch and takes its gradient;
     the sum is the gradient of the loss through both branches. Each recomputation starts from
     parameters made to depend (`_after`) on what must come first: the clean one on its cotangent
@@ -241,8 +244,9 @@ def _low_memory_branches(model):
         return forward(model, params, batch_stats, x, train=True, key=key)[0]
 
     def run(params, batch_stats, x, x_masked, k_clean, k_masked):
+        params = _after(params, x_masked)
         clean, stats = forward(model, params, batch_stats, x, train=True, key=k_clean)
-        masked, stats = forward(model, params, stats, x_masked, train=True, key=k_masked)
+        masked, stats = forward(model, _after(params, clean), stats, x_masked, train=True, key=k_masked)
         return clean, masked, stats
 
     @jax.custom_vjp
