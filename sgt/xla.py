@@ -1,13 +1,13 @@
 """XLA compile options chosen per backend, and `jit`, which applies them.
 
-On CPU, XLA (jax 0.10) hands every unpadded ("VALID") convolution and its kernel gradient to
-YNNPACK ("individual convolution" library fusions). For the convolutions of this project's models
-that path is several times slower than XLA's own (Eigen) convolution: on a 2-core CPU one 3×3
-convolution of the MNIST CNN (32 → 64 channels, 26×26, batch 128) takes about 340 ms forward +
-backward through YNNPACK and 80–90 ms without it, against 65 ms in PyTorch (benchmarks/README.md).
-`compiler_options()` therefore keeps XLA's other CPU library fusions (matrix products and
-reductions through YNNPACK, which are fast) and leaves convolutions to XLA. Padded convolutions
-(the ResNets') never took the YNNPACK path and are unaffected. On GPU and TPU nothing is changed.
+On CPU, XLA (jax 0.10) hands most convolutions above a small size, and their kernel gradients,
+to YNNPACK ("individual convolution" library fusions). For the convolutions of this project's
+models that path is several times slower than XLA's own (Eigen) convolution: on a 2-core CPU one
+3×3 convolution of the MNIST CNN (32 → 64 channels, 26×26, batch 128) takes about 340 ms forward +
+backward through YNNPACK and 80–90 ms without it, against 65 ms in PyTorch; whole train steps run
+1.3–3× faster without it (benchmarks/README.md). `compiler_options()` therefore keeps XLA's other
+CPU library fusions (matrix products and reductions through YNNPACK, which are fast) and leaves
+convolutions to XLA. On GPU and TPU nothing is changed.
 
 The options apply to one compilation only (`jax.jit(..., compiler_options=...)`), never to the
 process: the library passes them to every program it compiles. For your own `jax.jit` of a model
