@@ -44,32 +44,39 @@ def jit(fun: Callable | None = None, **jit_kwargs) -> Callable:
     The backend is read at the first call, not when `jit` is applied, so decorating at import time
     does not start JAX's backends (`jax.distributed.initialize` must run before they start). Called
     with traced arguments (inside another `jit`, `grad` or `vmap`), it is a plain `jax.jit`: the
-    enclosing program's compilation decides. The returned function has the jitted function's
-    `lower`, `trace` and `eval_shape`.
+    enclosing program's compilation decides. Other attributes (`lower`, `trace`, `eval_shape`, ...)
+    are those of the jitted function.
     """
     if fun is None:
         return functools.partial(jit, **jit_kwargs)
     if "compiler_options" in jit_kwargs:
         raise TypeError("jit: compiler_options are chosen by sgt.xla.compiler_options(); use jax.jit to set your own")
+    return _Jitted(fun, jit_kwargs)
 
-    plain = jax.jit(fun, **jit_kwargs)
 
-    @functools.cache
-    def jitted():
-        options = compiler_options()
-        return plain if options is None else jax.jit(fun, compiler_options=options, **jit_kwargs)
+class _Jitted:
+    def __init__(self, fun: Callable, jit_kwargs: dict[str, Any]):
+        functools.update_wrapper(self, fun)
+        self._plain = jax.jit(fun, **jit_kwargs)
+        self._fun, self._jit_kwargs, self._with_options = fun, jit_kwargs, None
 
-    @functools.wraps(fun)
-    def call(*args, **kwargs):
+    def _jitted(self):
+        if self._with_options is None:
+            options = compiler_options()
+            self._with_options = (self._plain if options is None
+                                  else jax.jit(self._fun, compiler_options=options, **self._jit_kwargs))
+        return self._with_options
+
+    def __call__(self, *args, **kwargs):
         # inside another transformation the outer program is the one compiled, and JAX accepts
         # compile options on a top-level jit only
         traced = any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves((args, kwargs)))
-        return (plain if traced else jitted())(*args, **kwargs)
+        return (self._plain if traced else self._jitted())(*args, **kwargs)
 
-    call.lower = lambda *a, **k: jitted().lower(*a, **k)
-    call.trace = lambda *a, **k: jitted().trace(*a, **k)
-    call.eval_shape = lambda *a, **k: jitted().eval_shape(*a, **k)
-    return call
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self._jitted(), name)
 
 
 __all__ = ["CPU_OPTIONS", "compiler_options", "jit"]
