@@ -1,8 +1,9 @@
 """Train state and the fused, jitted, data-parallel train steps (ordinary and saliency-guided).
 
 The step is written for the global batch and compiled with `sgt.xla.jit` (`jax.jit` with the
-backend's compile options) over a 1-D device mesh (axis "data"): the batch is split along the mesh, parameters and optimizer state are replicated,
-and XLA inserts the cross-device reductions (gradient means, BatchNorm batch statistics).
+backend's compile options) over a 1-D device mesh (axis "data"): the batch is split along the
+mesh, parameters and optimizer state are replicated, and XLA inserts the cross-device reductions
+(gradient means, BatchNorm batch statistics).
 Random numbers are drawn for the global batch, so 1 device and 8 devices give the same run.
 """
 
@@ -229,12 +230,11 @@ def _low_memory_branches(model):
     The forward keeps no activations (only the inputs), and starts only once the mask is made, so
     that it never runs beside the saliency pass (the masked branch after the clean one; with
     XLA's CPU convolutions the overlap cost 0.36x the ordinary step's memory at batch 128). The
-    backward recomputes the clean branch
-    and takes its parameter gradient, then recomputes the masked branch and takes its gradient;
-    the sum is the gradient of the loss through both branches. Each recomputation starts from
-    parameters made to depend (`_after`) on what must come first: the clean one on its cotangent
-    (so it is not run early, next to the forward pass), the masked one on the whole clean
-    gradient (so the two are never alive together). In training mode a branch's logits do not
+    backward recomputes the clean branch and takes its parameter gradient, then recomputes the
+    masked branch and takes its gradient; the sum is the gradient of the loss through both
+    branches. Each recomputation starts from parameters made to depend (`_after`) on what must
+    come first: the clean one on its cotangent (so it is not run early, next to the forward pass),
+    the masked one on the whole clean gradient (so the two are never alive together). In training mode a branch's logits do not
     depend on the BatchNorm running statistics it is given, so both recomputations may start
     from the incoming ones; the returned statistics are updated by the clean pass, then the
     masked pass.
