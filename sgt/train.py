@@ -234,10 +234,10 @@ def _low_memory_branches(model):
     masked branch and takes its gradient; the sum is the gradient of the loss through both
     branches. Each recomputation starts from parameters made to depend (`_after`) on what must
     come first: the clean one on its cotangent (so it is not run early, next to the forward pass),
-    the masked one on the whole clean gradient (so the two are never alive together). In training mode a branch's logits do not
-    depend on the BatchNorm running statistics it is given, so both recomputations may start
-    from the incoming ones; the returned statistics are updated by the clean pass, then the
-    masked pass.
+    the masked one on the whole clean gradient (so the two are never alive together). In
+    training mode a branch's logits do not depend on the BatchNorm running statistics it is
+    given, so both recomputations may start from the incoming ones; the returned statistics are
+    updated by the clean pass, then the masked pass.
     """
 
     def logits(params, batch_stats, x, key):
